@@ -1,0 +1,22 @@
+/* Bridges that let OpenSSL and xmlsec sign with a key held in the HSM. The private key never
+ * leaves the token: every signature goes through hsm_sign_digest(). */
+#ifndef EFOS_HSM_BRIDGE_H
+#define EFOS_HSM_BRIDGE_H
+
+#include <openssl/evp.h>
+#include <libxml/tree.h>
+#include "hsm/hsm.h"
+
+/* An EVP_PKEY whose private operations (RSA PKCS#1 v1.5 signatures, ECDSA) go to the HSM;
+ * usable with X509_sign, X509_REQ_sign, X509_CRL_sign, CMS_sign, OCSP_basic_sign, TS.
+ * The caller EVP_PKEY_free()s it; k must outlive it. */
+EVP_PKEY *hsm_evp_pkey(struct hsm_key *k, efos_err *e);
+
+/* XML-DSig: signs the <ds:Signature> template node `sig_node` (an xmlsec template already
+ * placed in its document, with its References) using k: digests the references and
+ * canonicalises SignedInfo with xmlsec/libxml2, then signs through the HSM and writes
+ * SignatureValue. The template's KeyInfo is left as the caller filled it (put the
+ * certificate's base64 there once; do not have xmlsec attach it per signature). */
+int hsm_xmldsig_sign(xmlNodePtr sig_node, struct hsm_key *k, efos_err *e);
+
+#endif
