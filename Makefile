@@ -2,7 +2,7 @@
 CC       ?= cc
 SANITIZE ?= 0
 BUILD    := build$(if $(filter 1,$(SANITIZE)),-san,)
-PKGS     := libmicrohttpd gnutls openssl libxml-2.0 xmlsec1-openssl libpq jansson
+PKGS     := libmicrohttpd gnutls openssl libxml-2.0 xmlsec1-openssl libpq jansson libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -41,7 +41,9 @@ $(LIB): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BINDIR)/%: $(BUILD)/cmd/%.o $(LIB)
+# bin/X links cmd/X.c plus any cmd/X_*.c (subcommand files of that program).
+.SECONDEXPANSION:
+$(BINDIR)/%: $(BUILD)/cmd/%.o $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard cmd/$$*_*.c)) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_BASE) $^ -o $@ $(LDLIBS)
 
@@ -77,4 +79,4 @@ bench: deps all
 clean:
 	rm -rf build build-san bin bin-san
 
--include $(LIB_OBJS:.o=.d) $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%.d)
+-include $(patsubst %.c,$(BUILD)/%.d,$(wildcard cmd/*.c)) $(LIB_OBJS:.o=.d) $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%.d)

@@ -24,6 +24,12 @@ struct audit_verify_result {
 	long first_bad_id;    /* 0 when the chain is intact */
 	char problem[256];    /* "row 17 altered", "row 18 deleted (gap after 17)", ... */
 };
+/* Returns 0 when the walk finished: r->first_bad_id is 0 when the chain is intact, else the
+ * first bad row; -1 (e set) only when the database could not be read. Runs in a repeatable-read
+ * snapshot of its own when c is idle, or inside the caller's transaction. */
 int audit_verify(PGconn *c, struct audit_verify_result *r, efos_err *e);
+
+/* Added: the chain head: newest id and its hash (64 hex digits). */
+int audit_head(PGconn *c, long *last_id, char hex[65], efos_err *e);
 
 #endif

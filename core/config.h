@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include "core/err.h"
 
 #define EFOS_CFG_MAX_LIST 16
@@ -62,6 +63,20 @@ struct efos_config {
 	char *hsm_probe_key;        /* hsm.probe_key: PKCS#11 URI of the key used by the health probe */
 	int hsm_probe_interval_s;   /* hsm.probe_interval */
 
+	/* ca (issue 3): certificate authority, CRL, OCSP, enrollment */
+	char *ca_profiles_file;     /* ca.profiles_file: certificate profiles (docs/certificate-profiles.md) */
+	char *ca_base_url;          /* ca.base_url: base of AIA/CDP URLs in certificates (default http.public_url) */
+	int ca_crl_validity_s;      /* ca.crl_validity: nextUpdate - thisUpdate */
+	int ca_crl_reissue_before_s; /* ca.crl_reissue_before: reissue this long before nextUpdate */
+	int ca_ocsp_validity_s;     /* ca.ocsp_validity: nextUpdate of OCSP answers */
+	int ca_ocsp_reuse_window_s; /* ca.ocsp_reuse_window: reuse a signed answer for nonce-less requests */
+	int ca_enroll_pending_timeout_s; /* ca.enroll_pending_timeout: unconfirmed cards are revoked after */
+	int ca_proofing_validity_days; /* ca.proofing_validity_days: how long an identity proofing counts */
+
+	/* validation (issue 3) */
+	char *validate_trust_anchors; /* validate.trust_anchors: PEM file of extra (non-EFOS) trust anchors */
+	int validate_fetch_timeout_s; /* validate.fetch_timeout: OCSP/CRL fetches for other CAs */
+
 	/* log */
 	char *log_level;            /* log.level */
 	char *log_file;             /* log.file: empty = stderr */
@@ -75,5 +90,10 @@ bool config_has_role(const struct efos_config *cfg, const char *role);
 /* Reads a secret named by a `*_file` or `*_env` pair: exactly one must be set (or neither if
  * optional). Trailing newline stripped. The caller wipes it with efos_free_secret(). */
 int config_read_secret(const char *file, const char *env, bool optional, char **out, efos_err *e);
+
+/* Added: the name of the i-th known key (NULL past the end), for docs checks and tooling. */
+const char *config_key_at(size_t i);
+/* Added: prints the effective configuration as `key = value` lines (secrets are only named). */
+void config_print(const struct efos_config *cfg, FILE *fp);
 
 #endif

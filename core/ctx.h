@@ -8,12 +8,14 @@ struct efos_config;
 struct db_pool;
 struct hsm;
 struct hsm_key;
+struct certs_service;
 
 struct efos_ctx {
 	const struct efos_config *cfg;
 	struct db_pool *db;
 	struct hsm *hsm;
 	struct hsm_key *probe_key;   /* key the periodic HSM probe signs with */
+	struct certs_service *certs; /* the CA: loaded CAs, CRL publisher, OCSP responder (certs/service.h) */
 };
 
 #endif

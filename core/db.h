@@ -46,4 +46,24 @@ int db_migrate(PGconn *c, const char *dir, int *applied, efos_err *e);
  * says "behind" or "ahead" and by which versions. */
 int db_schema_check(PGconn *c, const char *dir, efos_err *e);
 
+/* Added: one connection outside any pool (efosctl, tests). Same parameters as the pool:
+ * connect_timeout, keepalives, application_name "efos"; password may be NULL. */
+int db_connect(const char *conninfo, const char *password, int connect_timeout_s, PGconn **out,
+	       efos_err *e);
+
+/* Added: db_migrate, calling on_applied(c, version, name, arg) inside each migration's
+ * transaction after its SQL ran (efosctl writes the "schema.migrate" audit event there, so the
+ * event commits with the change). A non-zero return from on_applied rolls that migration back.
+ * The file's SQL is run with PQexec (a migration is a script of several statements, read from
+ * a file the operator installed, never built from input); every other query is parameterised.
+ * Concurrent migrators are serialised with an advisory lock. Migration files must not contain
+ * BEGIN/COMMIT. */
+typedef int (*db_migrate_hook)(PGconn *c, int version, const char *name, void *arg, efos_err *e);
+int db_migrate_ex(PGconn *c, const char *dir, db_migrate_hook on_applied, void *arg, int *applied,
+		  efos_err *e);
+/* Added: the database's schema version (0 when schema_migrations does not exist) and the
+ * newest version among the files of dir. */
+int db_schema_version(PGconn *c, int *version, efos_err *e);
+int db_migrations_newest(const char *dir, int *version, efos_err *e);
+
 #endif

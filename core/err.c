@@ -25,7 +25,7 @@ int efos_wrap(efos_err *e, const char *fmt, ...)
 	vsnprintf(prefix, sizeof prefix, fmt, ap);
 	va_end(ap);
 	memcpy(old, e->msg, sizeof old);
-	snprintf(e->msg, sizeof e->msg, "%s: %s", prefix, old);
+	snprintf(e->msg, sizeof e->msg, "%.*s: %.*s", 200, prefix, 300, old);
 	if (e->code == EFOS_E_NONE)
 		e->code = EFOS_E_INTERNAL;
 	return -1;

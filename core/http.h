@@ -74,4 +74,12 @@ int http_server_start(struct http_server *s, efos_err *e);
 void http_server_stop(struct http_server *s);
 void http_server_destroy(struct http_server *s);
 
+/* Additions (issue 2, efosd): */
+/* The port a listener is bound to after http_server_start (useful with port 0); 0 if none. */
+int http_server_port(const struct http_server *s, bool mtls);
+/* Appends this server's request counters and latency histogram (Prometheus text) to b;
+ * used by the /metrics handler (core/health.c). */
+struct metrics_buf;
+void http_req_render_metrics(const struct http_request *r, struct metrics_buf *b);
+
 #endif

@@ -16,7 +16,9 @@ struct hsm;
 struct hsm_key;
 
 /* module: path of the PKCS#11 library; token_uri: RFC 7512 URI naming the token
- * (token=, serial=, manufacturer=, model=, slot-id=); pin: user PIN (the caller wipes it). */
+ * (token=, serial=, manufacturer=, model=, slot-id=); pin: user PIN (the caller wipes it;
+ * hsm keeps a copy, wiped at hsm_close, to log in again after a recovery). A pin-value in
+ * the URI is refused (see hsm/uri.h). Several struct hsm may share one module. */
 int hsm_open(const char *module, const char *token_uri, const char *pin, int nsessions,
 	     struct hsm **out, efos_err *e);
 void hsm_close(struct hsm *h);
@@ -28,7 +30,8 @@ struct hsm_keygen_params {
 	int curve_nid;        /* EC: NID_X9_62_prime256v1, NID_secp384r1, NID_secp521r1 */
 	const char *label;    /* CKA_LABEL */
 	const unsigned char *id; size_t id_len; /* CKA_ID; NULL: random 16 bytes */
-	bool token_object;    /* CKA_TOKEN: persistent (true) or session key (false) */
+	bool token_object;    /* CKA_TOKEN: persistent (true) or session key (false; it is lost
+	                       * when the module is re-initialised after a failure) */
 };
 /* CKA_SENSITIVE true, CKA_EXTRACTABLE false, CKA_SIGN (and CKA_DECRYPT for RSA). */
 int hsm_keygen(struct hsm *h, const struct hsm_keygen_params *p, struct hsm_key **out, efos_err *e);
@@ -64,7 +67,8 @@ int hsm_sign(struct hsm_key *k, const EVP_MD *md, enum hsm_padding pad, enum hsm
 	     const unsigned char *msg, size_t len, unsigned char *sig, size_t *siglen, efos_err *e);
 size_t hsm_sig_max_len(const struct hsm_key *k);
 
-/* RSA-OAEP decrypt (CKM_RSA_PKCS_OAEP); oaep_md and mgf1_md e.g. EVP_sha1(). */
+/* RSA-OAEP decrypt (CKM_RSA_PKCS_OAEP); oaep_md and mgf1_md e.g. EVP_sha1(). inlen must be
+ * the modulus size; out must hold hsm_sig_max_len(k) bytes; *outlen is set on return. */
 int hsm_decrypt_oaep(struct hsm_key *k, const EVP_MD *oaep_md, const EVP_MD *mgf1_md,
 		     const unsigned char *in, size_t inlen, unsigned char *out, size_t *outlen,
 		     efos_err *e);
@@ -82,5 +86,7 @@ struct hsm_stats {
 	long probe_time;    /* unix time of the last probe */
 };
 void hsm_get_stats(struct hsm *h, struct hsm_stats *st);
+/* Added: the last probe's duration and its error message ("ok" when it succeeded). */
+void hsm_probe_status(struct hsm *h, long *latency_ms, char *msg, size_t cap);
 
 #endif

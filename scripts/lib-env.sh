@@ -105,7 +105,7 @@ CONF
 # softhsm_token LABEL SOPIN PIN: creates the token in the current SOFTHSM2_CONF unless present.
 softhsm_token() {
 	local label=$1 so=$2 pin=$3
-	if ! softhsm2-util --show-slots 2>/dev/null | grep -q "Label:[[:space:]]*$label\$"; then
+	if ! softhsm2-util --show-slots 2>/dev/null | grep -q "Label:[[:space:]]*$label[[:space:]]*\$"; then
 		softhsm2-util --init-token --free --label "$label" --so-pin "$so" --pin "$pin" >/dev/null
 	fi
 }

@@ -18,7 +18,9 @@ fi
 results=$top/var/test-results
 rm -rf "$results"; mkdir -p "$results"
 
-scripts/testenv.sh down "$top/var/test" >/dev/null 2>&1
+# The environment is reused when it is already up (several developers' test runs may share it);
+# EFOS_TEST_FRESH=1 starts from nothing (CI's clean clone always does).
+[ "${EFOS_TEST_FRESH:-0}" = 1 ] && scripts/testenv.sh down "$top/var/test" >/dev/null 2>&1
 envfile=$(scripts/testenv.sh up "$top/var/test") || { echo "test environment failed to start"; echo "0 passed, 1 failed"; exit 1; }
 . "$envfile"
 
