@@ -150,6 +150,11 @@ enum MHD_Result http_response_queue(struct http_req_state *st, struct http_respo
 {
 	struct MHD_Response *mr;
 	size_t len = r->body_len;
+	if (r->status < 100 || r->status > 599) {
+		log_error("handler set HTTP status %d; answering 500", r->status);
+		http_resp_error(r, 500, "internal error; quote the request id when reporting it");
+		len = r->body_len;
+	}
 	if (r->body != NULL) {
 		mr = MHD_create_response_from_buffer(len, r->body, MHD_RESPMEM_MUST_FREE);
 		if (mr != NULL)

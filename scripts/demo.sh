@@ -323,8 +323,8 @@ write_env() {
 # The demo installation (scripts/demo.sh). Source it: . var/demo/env
 export EFOS_URL=https://127.0.0.1:$HTTP_PORT
 export EFOS_MTLS_URL=https://127.0.0.1:$MTLS_PORT
-export EFOS_CA_PEM=$DEMO/ca/trust.pem
-export EFOS_ROOT_CA_PEM=$DEMO/ca/root.crt
+export EFOS_CA_PEM=$DEMO/ca/root.crt
+export EFOS_CA_BUNDLE=$DEMO/ca/trust.pem
 export EFOS_CONF=$DEMO/efos.conf
 export EFOS_PG='host=127.0.0.1 port=$PGPORT dbname=efos user=efos'
 export EFOS_PG_SUPER='host=127.0.0.1 port=$PGPORT dbname=efos user=postgres'
@@ -421,7 +421,7 @@ start_bg() {
 			tail -30 "$DEMO/efosd.log" >&2
 			rm -f "$DEMO/efosd.pid"; exit 1
 		fi
-		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 --cacert "$DEMO/ca/trust.pem" \
+		code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 3 --cacert "$DEMO/ca/root.crt" \
 			"https://127.0.0.1:$HTTP_PORT/healthz" || true)
 		[ "$code" = 200 ] && break
 		sleep 0.5

@@ -11,7 +11,7 @@ set -euo pipefail
 PACKAGES=(
 	# build: compiler, pkg-config and the libraries efosd/efosctl link against
 	build-essential pkg-config libmicrohttpd-dev libgnutls28-dev libssl-dev libxml2-dev
-	libxmlsec1-dev libxmlsec1-openssl libpq-dev libjansson-dev
+	libxmlsec1-dev libxmlsec1-openssl libpq-dev libjansson-dev libcurl4-openssl-dev libp11-kit-dev
 	# unit tests
 	libcmocka-dev
 	# PKCS#11: SoftHSM2 (the HSM and the stand-in cards), OpenSC (real cards, pkcs11-tool),

@@ -15,13 +15,21 @@ if [ "${SANITIZE:-0}" = 1 ]; then
 	export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 	export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$top/tests/lsan.supp:print_suppressions=0}
 fi
+# One run at a time per tree: a second `make check` in the same checkout would tear down the
+# first one's PostgreSQL and results. It waits here instead.
+mkdir -p "$top/var"
+exec 8>"$top/var/.test.lock"
+if ! flock -n 8; then
+	echo "another test run is using $top/var/test: waiting for it to finish"
+	flock 8
+fi
 results=$top/var/test-results
 rm -rf "$results"; mkdir -p "$results"
 
 # The environment is reused when it is already up (several developers' test runs may share it);
 # EFOS_TEST_FRESH=1 starts from nothing (CI's clean clone always does).
-[ "${EFOS_TEST_FRESH:-0}" = 1 ] && scripts/testenv.sh down "$top/var/test" >/dev/null 2>&1
-envfile=$(scripts/testenv.sh up "$top/var/test") || { echo "test environment failed to start"; echo "0 passed, 1 failed"; exit 1; }
+[ "${EFOS_TEST_FRESH:-0}" = 1 ] && scripts/testenv.sh down "$top/var/test" >/dev/null 2>&1 8>&-
+envfile=$(scripts/testenv.sh up "$top/var/test" 8>&-) || { echo "test environment failed to start"; echo "0 passed, 1 failed"; exit 1; }
 . "$envfile"
 
 pass=0; fail=0; failed=()
@@ -30,7 +38,7 @@ run_one() {   # name, command...
 	local out=$results/$name.log
 	if [ -n "${TESTS:-}" ]; then case $name in $TESTS) ;; *) return;; esac; fi
 	echo "== $name"
-	timeout "${TEST_TIMEOUT:-600}" "$@" >"$out" 2>&1
+	timeout "${TEST_TIMEOUT:-600}" "$@" >"$out" 2>&1 8>&-
 	local rc=$?
 	local p f
 	p=$(grep -cE '^ok ' "$out"); f=$(grep -cE '^not ok ' "$out")

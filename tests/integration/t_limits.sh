@@ -46,42 +46,69 @@ expect_eq "400 headers (~20 kB): 431" "$code" 431
 expect_eq "after 431s: /healthz 200" "$(http_code "$T_URL/healthz")" 200
 
 # --- connections ---
-# Hold 2*MAXCONN TLS connections open (handshake done, no request), then ask for /healthz.
+# hold_idle N: N TLS connections open (handshake done, no request sent); pids in holders.
 holders=()
 mkfifo "$T/hold.fifo"
 exec 9<>"$T/hold.fifo"
-for i in $(seq 1 $((2 * MAXCONN))); do
-	openssl s_client -connect "127.0.0.1:$T_PORT" -quiet -no_ign_eof <&9 >/dev/null 2>&1 &
-	holders+=($!)
-done
 t_on_exit 'kill ${holders[*]} 2>/dev/null; exec 9>&-'
+hold_idle() {
+	local i
+	for i in $(seq 1 "$1"); do
+		openssl s_client -connect "127.0.0.1:$T_PORT" -quiet -no_ign_eof <&9 >/dev/null 2>&1 &
+		holders+=($!)
+	done
+}
+release() { kill "${holders[@]}" 2>/dev/null; wait "${holders[@]}" 2>/dev/null; holders=(); }
+probe6() { local i c=""; for i in 1 2 3 4 5 6; do c="$c $(T_CURL_TIMEOUT=5 http_code "$T_URL/healthz")"; done; echo "$c"; }
+
+hold_idle $((2 * MAXCONN))
 sleep $((2 * T_SLOW))
-codes=""
-for i in $(seq 1 6); do codes="$codes $(T_CURL_TIMEOUT=5 http_code "$T_URL/healthz")"; done
-echo "#   /healthz while $((2 * MAXCONN)) connections are held open: $codes"
+codes=$(probe6)
+echo "#   /healthz while $((2 * MAXCONN)) idle connections are held open: $codes"
 case " $codes " in
 *" 503 "*) ok "more than http.max_connections connections: 503";;
 *) fail "more than http.max_connections connections: 503" "got:$codes";;
 esac
-# slow uploads hold connections too
-kill "${holders[@]}" 2>/dev/null; wait "${holders[@]}" 2>/dev/null
-holders=()
+release
 if wait_for 10 healthz_is 200; then ok "connections released: /healthz 200 again"; else fail "connections released: /healthz 200 again"; fi
 
-for i in $(seq 1 $((2 * MAXCONN))); do
-	curl_t -o /dev/null --max-time 20 --limit-rate 200 -X POST --data-binary @"$T/small.body" "$T_URL/healthz" &
-	holders+=($!)
-done
+# MAXCONN-1 held: the next request is the last one allowed
+hold_idle $((MAXCONN - 1))
 sleep $((2 * T_SLOW))
-codes=""
-for i in $(seq 1 6); do codes="$codes $(T_CURL_TIMEOUT=5 http_code "$T_URL/healthz")"; done
-echo "#   /healthz during $((2 * MAXCONN)) slow uploads: $codes"
+codes=$(probe6)
+echo "#   /healthz while $((MAXCONN - 1)) idle connections are held open: $codes"
+bad=$(printf '%s\n' $codes | grep -vc '^200$')
+expect_eq "connection number $MAXCONN is still served (200)" "$bad" 0
+release
+
+# exactly MAXCONN held: the next request is one too many (the count did not drift)
+hold_idle "$MAXCONN"
+sleep $((2 * T_SLOW))
+codes=$(probe6)
+echo "#   /healthz while $MAXCONN idle connections are held open: $codes"
 case " $codes " in
-*" 503 "*) ok "slow uploads beyond http.max_connections: 503";;
-*) fail "slow uploads beyond http.max_connections: 503" "got:$codes";;
+*" 503 "*) ok "limit still exact after rejections: connection $((MAXCONN + 1)) gets 503";;
+*) fail "limit still exact after rejections: connection $((MAXCONN + 1)) gets 503" "got:$codes";;
 esac
-kill "${holders[@]}" 2>/dev/null; wait "${holders[@]}" 2>/dev/null
-holders=()
+release
+if wait_for 10 healthz_is 200; then ok "released again: /healthz 200"; else fail "released again: /healthz 200"; fi
+
+# slow uploads hold connections too: MAXCONN of them, started one by one so that each is
+# admitted, then one more request
+for i in $(seq 1 "$MAXCONN"); do
+	curl -s --cacert "$T_TLS/ca.crt" -o /dev/null --max-time $((20 * T_SLOW)) --limit-rate 100 -H 'Expect:' \
+		-X POST --data-binary @"$T/small.body" "$T_URL/healthz" &
+	holders+=($!)
+	sleep 0.2
+done
+sleep $((1 * T_SLOW))
+codes=$(probe6)
+echo "#   /healthz during $MAXCONN slow uploads: $codes"
+case " $codes " in
+*" 503 "*) ok "slow uploads filling http.max_connections: the next request gets 503";;
+*) fail "slow uploads filling http.max_connections: the next request gets 503" "got:$codes";;
+esac
+release
 if wait_for 10 healthz_is 200; then ok "after the slow uploads: /healthz 200"; else fail "after the slow uploads: /healthz 200"; fi
 
 # the limits show in /metrics

@@ -16,7 +16,7 @@ start_refused() {
 write_conf "$T/efos.conf"
 
 # an empty database: behind
-start_refused "empty database (schema behind)" '[Bb]ehind|not (yet )?migrated|efosctl db migrate|pending'
+start_refused "empty database (schema behind)" 'schema is behind|[Bb]ehind'
 
 # db status on the empty database
 out=$("$EFOSCTL" -c "$T_CONF" db status 2>&1); rc=$?
@@ -34,14 +34,14 @@ efosd_stop
 # behind: the newest applied migration removed from the ledger
 last=$(psql_super "SELECT max(version) FROM schema_migrations")
 psql_super "DELETE FROM schema_migrations WHERE version = $last" >/dev/null
-start_refused "schema behind (version $last not recorded)" '[Bb]ehind|not (yet )?migrated|efosctl db migrate|pending'
+start_refused "schema behind (version $last not recorded)" '[Bb]ehind'
 out=$("$EFOSCTL" -c "$T_CONF" db status 2>&1); rc=$?
 if [ "$rc" -ne 0 ]; then ok "efosctl db status exits non-zero when behind ($rc)"; else fail "efosctl db status exits non-zero when behind" "$out"; fi
 psql_super "INSERT INTO schema_migrations (version, name) SELECT $last, 'restored'" >/dev/null
 
 # ahead: a version this efosd does not know
 psql_super "INSERT INTO schema_migrations (version, name) VALUES (9999, 'from the future')" >/dev/null
-start_refused "schema ahead (version 9999)" '[Aa]head|newer|9999'
+start_refused "schema ahead (version 9999)" '[Aa]head'
 psql_super "DELETE FROM schema_migrations WHERE version = 9999" >/dev/null
 
 if efosd_start "$T_CONF"; then ok "efosd starts again once the schema is current"; else fail "efosd starts again once the schema is current"; fi
