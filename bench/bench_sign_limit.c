@@ -35,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -123,6 +124,7 @@ struct result {
 	double seconds;
 	long errors;
 	double mean_ops_per_s; /* over the whole cell; ops_per_s is the median of the slices */
+	double cpu_us;    /* process CPU time per operation, µs: the cost, whatever else runs */
 	double cv;        /* coefficient of variation of the rate over the slices of the run */
 };
 
@@ -586,6 +588,15 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+static double cpu_s(void)
+{
+	struct rusage ru;
+	if (getrusage(RUSAGE_SELF, &ru) != 0)
+		return 0;
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -636,7 +647,7 @@ static struct result run_cell(enum path_id p, struct alg_state *as, int nthreads
 			nslices = 1;
 		double *rates = calloc((size_t)nslices, sizeof *rates);
 		double slice = o->duration / nslices, sum = 0, sumsq = 0;
-		double t0 = now_s(), tp = t0;
+		double t0 = now_s(), tp = t0, c0 = cpu_s();
 		long n0 = total_ops(&c), np = n0;
 		for (int i = 0; i < nslices; i++) {
 			sleep_s(slice);
@@ -652,6 +663,7 @@ static struct result run_cell(enum path_id p, struct alg_state *as, int nthreads
 		}
 		r.ops = np - n0;
 		r.seconds = tp - t0;
+		r.cpu_us = r.ops > 0 ? (cpu_s() - c0) * 1e6 / (double)r.ops : 0;
 		r.mean_ops_per_s = r.seconds > 0 ? (double)r.ops / r.seconds : 0;
 		r.ops_per_s = r.mean_ops_per_s;
 		if (rates) {
@@ -924,10 +936,14 @@ static void print_table(const struct options *o, struct alg_state *as,
 		printf(" %d thread%s |", o->threads[t], o->threads[t] == 1 ? "" : "s");
 	if (i1 >= 0 && imax >= 0)
 		printf(" %d/1 |", o->threads[imax]);
+	if (i1 >= 0)
+		printf(" CPU µs per signature |");
 	printf("\n|---|---|");
 	for (int t = 0; t < o->nthreads; t++)
 		printf("---:|");
 	if (i1 >= 0 && imax >= 0)
+		printf("---:|");
+	if (i1 >= 0)
 		printf("---:|");
 	printf("\n");
 	for (int p = 0; p < P_COUNT; p++) {
@@ -956,6 +972,13 @@ static void print_table(const struct options *o, struct alg_state *as,
 				else
 					printf(" – |");
 			}
+			if (i1 >= 0) {
+				struct result *r1 = &res[p][a][i1];
+				if (r1->ran && !r1->errors && r1->cpu_us > 0)
+					printf(" %.0f |", r1->cpu_us);
+				else
+					printf(" – |");
+			}
 			printf("\n");
 		}
 	}
@@ -970,6 +993,9 @@ static void print_table(const struct options *o, struct alg_state *as,
 		}
 	}
 	printf("%s\n", *sep == ',' ? "." : "");
+	if (i1 >= 0)
+		printf("\nCPU µs per signature: CPU time of the process per signature in the 1-thread cell; "
+		       "it moves much less than the rates when other programs compete for the cores.\n");
 	if (unsteady)
 		printf("\n† unsteady: the rate varied by more than %.0f %% (coefficient of variation) between %g s "
 		       "slices of the cell; something else was using the CPU. Re-run on a quiet machine.\n",
@@ -1052,7 +1078,7 @@ int main(int argc, char **argv)
 					algs[a].name, err);
 				for (int t = 0; t < o.nthreads; t++) {
 					res[p][a][t] = (struct result){ .ran = true, .errors = 1 };
-					printf("limit path=%s alg=%s threads=%d ops_per_s=0 mean=0 ops=0 seconds=0 cv=0 errors=1\n",
+					printf("limit path=%s alg=%s threads=%d ops_per_s=0 mean=0 ops=0 seconds=0 cpu_us=0 cv=0 errors=1\n",
 					       paths[p].name, algs[a].name, o.threads[t]);
 				}
 				any_failed = true;
@@ -1066,9 +1092,9 @@ int main(int argc, char **argv)
 				struct result r = run_cell((enum path_id)p, &as[a], o.threads[t], &o);
 				res[p][a][t] = r;
 				any_failed |= r.errors > 0;
-				printf("limit path=%s alg=%s threads=%d ops_per_s=%.0f mean=%.0f ops=%ld seconds=%.3f cv=%.3f errors=%ld\n",
+				printf("limit path=%s alg=%s threads=%d ops_per_s=%.0f mean=%.0f ops=%ld seconds=%.3f cpu_us=%.1f cv=%.3f errors=%ld\n",
 				       paths[p].name, algs[a].name, o.threads[t], r.errors ? 0 : r.ops_per_s,
-				       r.errors ? 0 : r.mean_ops_per_s, r.ops, r.seconds, r.cv, r.errors);
+				       r.errors ? 0 : r.mean_ops_per_s, r.ops, r.seconds, r.cpu_us, r.cv, r.errors);
 			}
 		}
 	}

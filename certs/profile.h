@@ -45,5 +45,8 @@ struct cert_profiles;
 int cert_profiles_load(const char *path, const char *base_url, struct cert_profiles **out, efos_err *e);
 void cert_profiles_free(struct cert_profiles *p);
 const struct cert_profile *cert_profile_get(const struct cert_profiles *p, const char *name);
+/* Added: iteration over the loaded profiles (in file order). */
+size_t cert_profiles_count(const struct cert_profiles *p);
+const struct cert_profile *cert_profile_at(const struct cert_profiles *p, size_t i);
 
 #endif

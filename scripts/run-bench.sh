@@ -84,7 +84,7 @@ fi
 
 set -uo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-cd "$top"
+cd "$top" || exit 2
 BUILD=${BUILD:-build}
 BINDIR=${BINDIR:-bin}
 results=$top/bench/results
@@ -223,7 +223,7 @@ report=$results/latest.md.tmp
 	echo "Session keys generated in the SoftHSM token at start; a warm-up before each timed cell;"
 	echo "each cell is every thread signing as fast as it can. (a) the HSM alone through hsm/,"
 	echo "(b) the bridges that the protocol code uses, (c) OpenSSL with the key in memory (no HSM)."
-	echo "The xmlsec rows sign a fresh copy of a ~4 KB SAML assertion (enveloped signature, exc-c14n)."
+	echo "The xmlsec rows sign a fresh copy of a ~4.6 KB SAML assertion (enveloped signature, exc-c14n)."
 	echo
 	sed -n '/^| path /,$p' "$limit_out"
 	if [ "$limit_rc" -ne 0 ]; then
@@ -245,6 +245,7 @@ for b in "$BUILD"/bench/bench_* bench/*.sh; do
 	[ "$name" = sign_limit ] && continue
 	case $name in *.o|*.d) continue;; esac
 	[ -x "$b" ] || [ "${b%.sh}" != "$b" ] || continue
+	# shellcheck disable=SC2254 # EFOS_BENCH_ONLY is a glob on purpose
 	if [ -n "${EFOS_BENCH_ONLY:-}" ]; then case $name in $EFOS_BENCH_ONLY) ;; *) continue;; esac; fi
 	others+=("$b")
 done
