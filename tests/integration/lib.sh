@@ -113,13 +113,18 @@ wait_for() {
 	done
 }
 
+# Ports come from below the kernel's ephemeral range (where outgoing connections take theirs),
+# and must have no socket at all on them.
+T_PORT_LO=20000
+T_PORT_HI=$(awk '{print $1 - 1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32767)
+[ "$T_PORT_HI" -gt $((T_PORT_LO + 1000)) ] 2>/dev/null || { T_PORT_LO=40000; T_PORT_HI=60999; }
 free_port() {
 	local p i
 	for i in $(seq 1 200); do
-		p=$((20000 + RANDOM % 40000))
+		p=$((T_PORT_LO + RANDOM % (T_PORT_HI - T_PORT_LO + 1)))
 		case $T_PORTS in *" $p "*) continue;; esac
 		[ "$p" = "${EFOS_TEST_PGPORT:-}" ] && continue
-		if ! ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then
+		if ! ss -Htan "sport = :$p" 2>/dev/null | grep -q .; then
 			T_PORTS="$T_PORTS$p "
 			echo "$p"; return 0
 		fi
@@ -254,6 +259,16 @@ write_conf() {
 	T_CONF=$file
 }
 
+# conf_new_ports CONF: fresh ports for the listeners of CONF (and T_PORT, T_URL...).
+conf_new_ports() {
+	local conf=$1 old=$T_PORT oldm=$T_MTLS_PORT
+	T_PORT=$(free_port) && T_MTLS_PORT=$(free_port) || return 1
+	T_URL=https://127.0.0.1:$T_PORT
+	T_MTLS_URL=https://127.0.0.1:$T_MTLS_PORT
+	sed -i -e "/^http\./s/127\.0\.0\.1:$old\b/127.0.0.1:$T_PORT/" \
+		-e "/^http\./s/127\.0\.0\.1:$oldm\b/127.0.0.1:$T_MTLS_PORT/" "$conf"
+}
+
 migrate() {
 	"$EFOSCTL" -c "$1" db migrate >"$T/migrate.log" 2>&1 || { cat "$T/migrate.log"; return 1; }
 }
@@ -268,9 +283,13 @@ http_code() {
 healthz_is() { [ "$(http_code "$T_URL/healthz")" = "$1" ]; }
 
 # efosd_start CONF: efosd in the background (stderr+stdout to T_LOG), waits for /healthz 200.
+# When another process took one of its ports in the meantime, new ports are written into CONF
+# and it tries again (twice at most).
 efosd_start() {
-	local conf=$1
+	local conf=$1 try=${2:-0}
 	T_EXIT=
+	local logpos
+	: >>"$T_LOG"; logpos=$(wc -c <"$T_LOG")
 	"$EFOSD" -c "$conf" </dev/null >>"$T_LOG" 2>&1 &
 	T_PID=$!
 	echo "$T_PID" >"$T/efosd.pid"
@@ -278,6 +297,11 @@ efosd_start() {
 	while ! healthz_is 200; do
 		if ! kill -0 "$T_PID" 2>/dev/null; then
 			wait "$T_PID"; T_EXIT=$?; T_PID=
+			if [ "$try" -lt 2 ] && tail -c +"$((logpos + 1))" "$T_LOG" | grep -q 'Address already in use'; then
+				echo "# efosd: a port was taken meanwhile; retrying on new ports"
+				conf_new_ports "$conf" && efosd_start "$conf" $((try + 1))
+				return
+			fi
 			echo "# efosd exited during start-up with status $T_EXIT"
 			return 1
 		fi
