@@ -2,7 +2,7 @@
 CC       ?= cc
 SANITIZE ?= 0
 BUILD    := build$(if $(filter 1,$(SANITIZE)),-san,)
-PKGS     := libmicrohttpd gnutls openssl libxml-2.0 xmlsec1-openssl libpq jansson libcurl
+PKGS     := libmicrohttpd gnutls openssl libxml-2.0 xmlsec1-openssl libpq jansson libcurl zlib
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
@@ -30,7 +30,7 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 
 BINDIR := bin$(if $(filter 1,$(SANITIZE)),-san,)
 
-.PHONY: all check run demo-start demo-stop clean clean-demo bench deps unit fuzz
+.PHONY: all check run demo-start demo-stop clean clean-demo bench deps unit fuzz fuzz-build
 all: $(BINDIR)/efosd $(BINDIR)/efosctl $(UNIT_BINS) $(BENCH_BINS)
 
 $(BUILD)/%.o: %.c
@@ -43,7 +43,7 @@ $(LIB): $(LIB_OBJS)
 
 # bin/X links cmd/X.c plus any cmd/X_*.c (subcommand files of that program).
 .SECONDEXPANSION:
-$(BINDIR)/%: $(BUILD)/cmd/%.o $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard cmd/$$*_*.c)) $(LIB)
+$(BINDIR)/%: $(BUILD)/cmd/%.o $$(addprefix $(BUILD)/,$$(addsuffix .o,$$(basename $$(wildcard cmd/$$*_*.c)))) $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_BASE) $^ -o $@ $(LDLIBS)
 
@@ -54,6 +54,32 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIB)
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIB)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_BASE) $^ -o $@ $(LDLIBS)
+
+# Fuzz targets (libFuzzer): tests/fuzz/fuzz_X.c -> build-fuzz/fuzz_X, compiled with clang and
+# ASan+UBSan together with the library sources in FUZZ_LIB_SRCS (add the files a new parser
+# needs there). `make fuzz` runs each for FUZZ_SECONDS; `make check` runs each for ~10 s
+# (tests/integration/t_fuzz_smoke.sh). Crashes land in build-fuzz/artifacts/.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_BUILD   := build-fuzz
+FUZZ_CFLAGS  := -std=gnu17 -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter -fno-omit-frame-pointer \
+  -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+  -D_GNU_SOURCE -DOPENSSL_API_COMPAT=30000 -DOPENSSL_SUPPRESS_DEPRECATED -I. $(PKG_CFLAGS)
+FUZZ_LIB_SRCS := core/err.c core/log.c $(wildcard core/xml*.c)
+FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_BUILD)/%.o)
+FUZZ_BINS     := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
+
+$(FUZZ_BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(FUZZ_BUILD)/fuzz_%: $(FUZZ_BUILD)/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJS)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $^ -o $@ $(LDLIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: deps fuzz-build
+	tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BINS)
 
 deps:
 	@scripts/install-deps.sh --if-missing
@@ -77,6 +103,7 @@ bench: deps all
 	BUILD=$(BUILD) BINDIR=$(BINDIR) scripts/run-bench.sh
 
 clean:
-	rm -rf build build-san bin bin-san
+	rm -rf build build-san bin bin-san build-fuzz
 
 -include $(patsubst %.c,$(BUILD)/%.d,$(wildcard cmd/*.c)) $(LIB_OBJS:.o=.d) $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/unit/%.d)
+-include $(FUZZ_LIB_OBJS:.o=.d) $(FUZZ_SRCS:%.c=$(FUZZ_BUILD)/%.d)

@@ -47,6 +47,8 @@ static int perr(struct pstate *st, const char *key, const char *fmt, ...)
 		return efos_fail(st->e, EFOS_E_CONFIG, "%s:%d: [%s] %s: %s", st->file, st->line, sec, key, what);
 	if (sec != NULL)
 		return efos_fail(st->e, EFOS_E_CONFIG, "%s:%d: [%s]: %s", st->file, st->line, sec, what);
+	if (key != NULL)
+		return efos_fail(st->e, EFOS_E_CONFIG, "%s:%d: %s: %s", st->file, st->line, key, what);
 	return efos_fail(st->e, EFOS_E_CONFIG, "%s:%d: %s", st->file, st->line, what);
 }
 
@@ -296,7 +298,10 @@ static int set_key(struct pstate *st, const char *key, char *v)
 			return perr(st, key, "empty");
 		p->n_subject = 0;
 		for (size_t i = 0; i < n; i++) {
-			size_t j;
+			size_t j, wl = strlen(w[i]);
+			bool opt = wl > 1 && w[i][wl - 1] == '?';
+			if (opt)
+				w[i][wl - 1] = '\0';
 			for (j = 0; j < sizeof subject_names / sizeof subject_names[0]; j++)
 				if (!strcmp(w[i], subject_names[j].name))
 					break;
@@ -306,6 +311,7 @@ static int set_key(struct pstate *st, const char *key, char *v)
 			for (size_t m = 0; m < p->n_subject; m++)
 				if (p->subject[m] == subject_names[j].a)
 					return perr(st, key, "\"%s\" listed twice", w[i]);
+			p->subject_optional[p->n_subject] = opt;
 			p->subject[p->n_subject++] = subject_names[j].a;
 		}
 		return 0;
@@ -487,18 +493,27 @@ static int parse_line(struct pstate *st, struct cert_profiles *ps, char *line)
 	char *key = trim(s), *val = trim(eq + 1);
 	if (st->cur == NULL)
 		return perr(st, key, "outside any [profile] section");
-	size_t vl = strlen(val);
-	if (vl >= 2 && val[0] == '"' && val[vl - 1] == '"') {
-		val[vl - 1] = '\0';
+	if (val[0] == '"') {
+		/* "quoted value" [# comment] */
+		char *close = strchr(val + 1, '"');
+		if (close == NULL)
+			return perr(st, key, "unbalanced quote");
+		char *rest = trim(close + 1);
+		if (*rest != '\0' && *rest != '#')
+			return perr(st, key, "text after the closing quote");
+		*close = '\0';
 		val++;
-	} else if (strchr(val, '"') != NULL) {
-		return perr(st, key, "unbalanced quote");
-	}
-	/* A trailing comment after a value: " # ..." (URLs may contain '#' without a space). */
-	char *hash = strstr(val, " #");
-	if (hash != NULL) {
-		*hash = '\0';
-		val = trim(val);
+	} else {
+		/* A trailing comment: " # ..." (URLs may contain '#' without a space before it). */
+		char *hash = strstr(val, " #");
+		if (hash == NULL)
+			hash = strstr(val, "\t#");
+		if (hash != NULL) {
+			*hash = '\0';
+			val = trim(val);
+		}
+		if (strchr(val, '"') != NULL)
+			return perr(st, key, "unbalanced quote");
 	}
 	return set_key(st, key, val);
 }

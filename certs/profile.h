@@ -37,6 +37,9 @@ struct cert_profile {
 	/* key policy: allowed algorithms and minimum sizes */
 	int min_rsa_bits;           /* 0 = RSA not allowed */
 	int min_ec_bits;            /* 0 = EC not allowed (256, 384, 521) */
+	/* Added: subject[i] may be left out when the request has no value ("attr?" in the file);
+	 * a listed attribute without `?` and without a value makes certs_issue refuse. */
+	bool subject_optional[CERT_PROFILE_MAX_LIST];
 };
 
 struct cert_profiles;

@@ -35,6 +35,21 @@ const struct cert_profiles *certs_profiles(const struct certs_service *s);
 int certs_ocsp_signer(const struct certs_service *s, const struct certs_ca *ca, X509 **cert,
 		      EVP_PKEY **key);
 
+/* ---- Added ---- */
+/* certs_ocsp_signer: the returned certificate and key are borrowed (owned by s, valid until
+ * certs_service_stop); -1 when the CA has no delegated OCSP signer whose key is in this HSM. */
+
+/* Loads the CAs (keys found in h; h may be NULL: no keys) and the profiles (profiles_file may
+ * be NULL: no profiles) without starting the CRL publisher: for efosctl and tests. Free it with
+ * certs_service_stop. A CA whose key is not in h gets key = signer = NULL (it cannot sign
+ * here); a key that does not match the CA certificate is an error. */
+struct hsm;
+struct cert_profile;
+int certs_service_load(PGconn *c, struct hsm *h, const char *profiles_file, const char *base_url,
+		       struct certs_service **out, efos_err *e);
+/* The CA that issues profile p (its `issuer`), NULL when it is not loaded or p is self/any. */
+const struct certs_ca *certs_ca_for_profile(const struct certs_service *s, const struct cert_profile *p);
+
 /* Tells the CRL publisher that a CA's revocation list changed; it reissues within seconds. */
 void certs_crl_notify(struct certs_service *s, long ca_id);
 

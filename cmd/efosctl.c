@@ -33,13 +33,14 @@
 #include "core/log.h"
 #include "hsm/bridge.h"
 #include "hsm/hsm.h"
+#include "cmd/efosctl.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_AUDIT_BROKEN = 3 };
 
 #define DEFAULT_CONFIG "/etc/efos/efos.conf"
 
-static const char *config_path;
-static char actor[128];
+const char *config_path;
+char actor[128];
 
 static const char usage_main[] =
 	"usage: efosctl [-c FILE] COMMAND [ARGS]\n"
@@ -50,6 +51,9 @@ static const char usage_main[] =
 	"  audit verify            walk the audit chain, name the first bad row\n"
 	"  hsm keygen --label L --type T   generate a key pair in the HSM, print its URI\n"
 	"  init --dir DIR ...      set up a new installation (efosctl init --help)\n"
+	"  ca init|issue|list|export   the CAs and operator-issued certificates (efosctl ca --help)\n"
+	"  cert revoke|hold|release    revocation status of a certificate (efosctl cert --help)\n"
+	"  org|person|affiliation|proof|officer ...   the registry, as an officer (COMMAND --help)\n"
 	"\n"
 	"  -c, --config FILE       configuration file (default: $EFOS_CONFIG or " DEFAULT_CONFIG ")\n"
 	"  -h, --help              this text; COMMAND --help for each command\n"
@@ -799,6 +803,14 @@ static const struct command commands[] = {
 	{ "audit", "verify", cmd_audit_verify },
 	{ "hsm", "keygen", cmd_hsm_keygen },
 	{ "init", NULL, cmd_init },
+	{ "ca", NULL, efosctl_ca },
+	{ "cert", NULL, efosctl_cert },
+	{ "card", NULL, efosctl_card },
+	{ "org", NULL, efosctl_org },
+	{ "person", NULL, efosctl_person },
+	{ "affiliation", NULL, efosctl_affiliation },
+	{ "proof", NULL, efosctl_proof },
+	{ "officer", NULL, efosctl_officer },
 };
 
 int main(int argc, char **argv)

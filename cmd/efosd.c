@@ -21,6 +21,13 @@
 #include "core/http.h"
 #include "core/log.h"
 #include "hsm/hsm.h"
+#include "certs/admin_api.h"
+#include "certs/ca_routes.h"
+#include "certs/crl_ocsp_http.h"
+#include "certs/service.h"
+#include "certs/validate.h"
+#include "certs/card_api.h"
+#include "certs/enroll.h"
 
 #define DEFAULT_CONFIG "/etc/efos/efos.conf"
 #ifndef EFOS_VERSION
@@ -50,6 +57,7 @@ struct node {
 	struct hsm_key *tls_key;
 	struct http_server *http;
 	struct health *health;
+	struct enroll_sweeper *enroll_sweeper;   /* abandons unconfirmed card enrollments (ca role) */
 };
 
 /* ---------------------------------------------------------------------------------------------
@@ -59,6 +67,16 @@ struct node {
 static int add_routes(struct node *n, efos_err *e)
 {
 	if (http_server_add_routes(n->http, health_routes, health_n_routes, e) != 0)
+		return -1;
+	if (config_has_role(&n->cfg, "admin") && http_server_add_routes(n->http, admin_routes, admin_n_routes, e) != 0)
+		return -1;
+	if (config_has_role(&n->cfg, "ca") && http_server_add_routes(n->http, certs_ca_routes, certs_ca_n_routes, e) != 0)
+		return -1;
+	if (config_has_role(&n->cfg, "ca") && http_server_add_routes(n->http, certs_crl_ocsp_routes, certs_crl_ocsp_n_routes, e) != 0)
+		return -1;
+	if ((config_has_role(&n->cfg, "ca") || config_has_role(&n->cfg, "idp")) && http_server_add_routes(n->http, certs_validate_routes, certs_validate_n_routes, e) != 0)
+		return -1;   /* POST /api/v1/validate/certificate, GET /idp/card/whoami (certs/validate.h) */
+	if (config_has_role(&n->cfg, "ca") && http_server_add_routes(n->http, certs_card_routes, certs_card_n_routes, e) != 0)
 		return -1;
 	/* Later issues:
 	 * if (config_has_role(&n->cfg, "idp") && http_server_add_routes(n->http, idp_routes, idp_n_routes, e) != 0)
@@ -136,6 +154,8 @@ static void node_close(struct node *n)
 	if (n->http != NULL)
 		http_server_destroy(n->http);   /* stops first: no request uses what follows */
 	health_stop(n->health);
+	enroll_sweeper_stop(n->enroll_sweeper);
+	certs_service_stop(n->ctx.certs);   /* before the HSM and the database it uses */
 	if (n->tls_key != NULL)
 		hsm_key_free(n->tls_key);
 	if (n->ctx.probe_key != NULL)
@@ -218,7 +238,9 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	log_info("efosd %s starting with %s", EFOS_VERSION, path);
-	if (open_hsm(&n, &e) != 0 || open_db(&n, &e) != 0) {
+	if (open_hsm(&n, &e) != 0 || open_db(&n, &e) != 0 ||
+	    (config_has_role(&n.cfg, "ca") && certs_service_start(&n.ctx, &n.ctx.certs, &e) != 0) ||
+	    (config_has_role(&n.cfg, "ca") && enroll_sweeper_start(&n.ctx, &n.enroll_sweeper, &e) != 0)) {
 		log_error("refusing to start: %s", e.msg);
 		goto out;
 	}

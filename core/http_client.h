@@ -14,6 +14,11 @@ struct http_client_opts {
 	const char *key;          /* PEM file path, or pkcs11: URI (engine) */
 	const char *key_pin;      /* PIN for a pkcs11: key; not copied */
 	long timeout_s;
+	/* Added: */
+	const char *pkcs11_module; /* PKCS#11 module for a pkcs11: key (NULL: the engine's default,
+	                            * p11-kit's proxy, or MODULE_PATH from OPENSSL_CONF) */
+	size_t max_response_bytes; /* bigger answers fail with EFOS_E_TOOBIG; 0 = 4 MiB */
+	long connect_timeout_s;    /* 0 = min(timeout_s, 10) */
 };
 
 struct http_client_response {
@@ -23,7 +28,9 @@ struct http_client_response {
 };
 
 /* method "GET"/"POST"/"PUT"/"DELETE"; body may be NULL. On transport failure returns -1 with
- * EFOS_E_UNAVAILABLE; an HTTP error status is not a failure (look at resp->status). */
+ * EFOS_E_UNAVAILABLE; an HTTP error status is not a failure (look at resp->status).
+ * Added: a client certificate or key that cannot be loaded (file, engine, PIN) is EFOS_E_CONFIG;
+ * an answer over max_response_bytes is EFOS_E_TOOBIG. Thread-safe (one curl handle per call). */
 int http_client_request(const struct http_client_opts *o, const char *method, const char *path,
 			const char *content_type, const void *body, size_t body_len,
 			struct http_client_response *resp, efos_err *e);

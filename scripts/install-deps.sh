@@ -21,6 +21,9 @@ PACKAGES=(
 	postgresql postgresql-client
 	# test and demo tools: HTTP client, load generator, signature validators, certificates
 	curl wrk xmlsec1 poppler-utils libnss3-tools openssl ca-certificates python3
+	# fuzzing: clang with libFuzzer and the sanitizer runtimes (make fuzz, t_fuzz_smoke);
+	# zlib for the SAML HTTP-Redirect binding's bounded inflate (core/xml_redirect.c)
+	clang libclang-rt-14-dev zlib1g-dev
 	# process and socket tools the scripts use (pgrep/ps, ss)
 	procps iproute2
 	# SAML peers for the interop tests: Apache + mod_auth_mellon, Shibboleth SP

@@ -1,0 +1,23 @@
+/* Shared by efosctl.c and its subcommand files cmd/efosctl_<area>.c. */
+#ifndef EFOS_CMD_EFOSCTL_H
+#define EFOS_CMD_EFOSCTL_H
+
+/* -c FILE / $EFOS_CONFIG / the default; set by main before a command runs. */
+extern const char *config_path;
+/* "efosctl:<login name>": the actor of audit events. */
+extern char actor[128];
+
+/* Command groups implemented in cmd/efosctl_*.c: argv[0] is the group name. */
+int efosctl_ca(int argc, char **argv);     /* efosctl_ca.c: ca init|issue|list|export */
+int efosctl_cert(int argc, char **argv);   /* efosctl_ca.c: cert revoke|hold|release */
+
+int efosctl_card(int argc, char **argv);   /* efosctl_card.c: card enroll|confirm|suspend|... */
+
+/* efosctl_registry.c: the registry through the admin API (officer add --bootstrap: the DB) */
+int efosctl_org(int argc, char **argv);          /* org add|list|show|suspend|resume */
+int efosctl_person(int argc, char **argv);       /* person add|show|list|update|suspend|resume */
+int efosctl_affiliation(int argc, char **argv);  /* affiliation add|end|list */
+int efosctl_proof(int argc, char **argv);        /* proof record|list */
+int efosctl_officer(int argc, char **argv);      /* officer add|grant|revoke|list|show|whoami|... */
+
+#endif
