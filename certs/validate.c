@@ -952,7 +952,7 @@ static int efos_status(const struct certs_validate_params *p, struct certs_valid
 	/* One round trip: the certificate, its card, its holder (the certificate's person, else
 	 * the card's). */
 	PGresult *res = db_exec(p->db,
-		"SELECT c.status, c.revocation_reason, extract(epoch FROM c.revoked_at)::bigint, "
+		"SELECT c.status, c.revocation_reason, floor(extract(epoch FROM c.revoked_at))::bigint, "
 		"       c.profile, c.card_id, k.status, k.token_serial, k.affiliation_id, "
 		"       p.id, p.pnr, p.is_coordination_number, p.given_name, p.surname, "
 		"       p.display_name, p.status "
@@ -1001,7 +1001,9 @@ static int efos_status(const struct certs_validate_params *p, struct certs_valid
 	    (r->has_person && (r->person.pnr == NULL || r->person.status == NULL)))
 		return efos_fail(e, EFOS_E_INTERNAL, "out of memory");
 
-	if (strcmp(st, "revoked") == 0 && (revoked_at == 0 || revoked_at <= at)) {
+	/* Revoked after the validation time asked for: it was not revoked then. Without a time
+	 * (now), revoked is revoked. */
+	if (strcmp(st, "revoked") == 0 && (p->at == 0 || revoked_at == 0 || revoked_at <= at)) {
 		r->revocation_reason = reason < 0 ? 0 : reason;
 		r->revoked_at = revoked_at;
 		time_iso(revoked_at, t);
@@ -1201,7 +1203,7 @@ int certs_validate_chain(const struct certs_validate_params *p, X509 *leaf,
 			rc = 0;
 			goto out;
 		}
-		if (a.state == REV_REVOKED && (a.revoked_at == 0 || a.revoked_at <= at || a.reason == 6)) {
+		if (a.state == REV_REVOKED && (p->at == 0 || a.revoked_at == 0 || a.revoked_at <= at || a.reason == 6)) {
 			r->revocation_reason = a.reason;
 			r->revoked_at = a.revoked_at;
 			time_iso(a.revoked_at, t);
@@ -1386,14 +1388,8 @@ int certs_validate(struct efos_ctx *ctx, X509 *leaf, STACK_OF(X509) *untrusted,
 		conn = NULL;
 	}
 	p.db = conn;
+	/* cas[i].name is the service's own string: r->efos_ca_name outlives this call */
 	rc = certs_validate_chain(&p, leaf, untrusted, r, e);
-	/* r->efos_ca_name points into cas: point it at the CA's own name, which outlives us */
-	if (r->efos_ca_name != NULL)
-		for (size_t i = 0; i < n; i++) {
-			const struct certs_ca *ca = certs_ca_at(ctx->certs, i);
-			if (ca != NULL && ca->name != NULL && strcmp(ca->name, r->efos_ca_name) == 0)
-				r->efos_ca_name = ca->name;
-		}
 out:
 	if (conn != NULL)
 		db_release(ctx->db, conn, db_conn_broken(conn));

@@ -54,6 +54,8 @@ static const char usage_main[] =
 	"  ca init|issue|list|export   the CAs and operator-issued certificates (efosctl ca --help)\n"
 	"  cert revoke|hold|release    revocation status of a certificate (efosctl cert --help)\n"
 	"  org|person|affiliation|proof|officer ...   the registry, as an officer (COMMAND --help)\n"
+	"  card enroll|confirm|suspend|resume|revoke|renew|replace|unblock|list|show\n"
+	"                          smart cards, as a registration officer (efosctl card --help)\n"
 	"\n"
 	"  -c, --config FILE       configuration file (default: $EFOS_CONFIG or " DEFAULT_CONFIG ")\n"
 	"  -h, --help              this text; COMMAND --help for each command\n"

@@ -77,6 +77,47 @@ struct efos_config {
 	char *validate_trust_anchors; /* validate.trust_anchors: PEM file of extra (non-EFOS) trust anchors */
 	int validate_fetch_timeout_s; /* validate.fetch_timeout: OCSP/CRL fetches for other CAs */
 
+	/* idp (issue 4): metadata we publish (idp/metadata_publish.h) */
+	char *idp_entity_id;        /* idp.entity_id, default http.public_url */
+	char *idp_metadata_key;     /* idp.metadata_key: pkcs11: URI of the metadata signing key */
+	char *idp_metadata_cert;    /* idp.metadata_cert: its certificate (PEM) */
+	char *idp_signing_cert;     /* idp.signing_cert: KeyDescriptor use="signing" (PEM) */
+	char *idp_signing_cert_next; /* idp.signing_cert_next: the next signing key during a rollover */
+	char *idp_encryption_cert;  /* idp.encryption_cert: KeyDescriptor use="encryption" (PEM) */
+	bool idp_want_authn_requests_signed; /* idp.want_authn_requests_signed */
+	int idp_metadata_validity_s; /* idp.metadata_validity: validUntil = signing time + this */
+	int idp_metadata_cache_duration_s; /* idp.metadata_cache_duration: cacheDuration, max-age */
+	int idp_metadata_resign_s;  /* idp.metadata_resign: re-signed at least this often */
+	int idp_metadata_org_poll_s; /* idp.metadata_org_poll: organisations (shibmd:Scope) polled */
+	char *idp_display_name_sv;  /* idp.display_name_sv (mdui:DisplayName) */
+	char *idp_display_name_en;  /* idp.display_name_en */
+	char *idp_description_sv;   /* idp.description_sv (mdui:Description) */
+	char *idp_description_en;   /* idp.description_en */
+	char *idp_logo_url;         /* idp.logo_url (mdui:Logo) */
+	int idp_logo_width;         /* idp.logo_width */
+	int idp_logo_height;        /* idp.logo_height */
+	char *idp_org_name;         /* idp.organization_name (md:OrganizationName, sv and en) */
+	char *idp_org_display_name_sv; /* idp.organization_display_name_sv */
+	char *idp_org_display_name_en; /* idp.organization_display_name_en */
+	char *idp_org_url;          /* idp.organization_url, default http.public_url */
+	char *idp_org_number;       /* idp.organization_number: 10 digits (mdorgext:OrganizationNumber) */
+	char *idp_contact_technical; /* idp.contact_technical: e-mail address */
+	char *idp_contact_support;  /* idp.contact_support: e-mail address */
+	char *idp_principal_selection[EFOS_CFG_MAX_LIST]; /* idp.principal_selection: attribute names */
+	size_t n_idp_principal_selection;
+
+	/* idp (issue 4): SP metadata we consume (idp/metadata_store.h) */
+	char *idp_sp_metadata_files[EFOS_CFG_MAX_LIST]; /* idp.sp_metadata_files */
+	size_t n_idp_sp_metadata_files;
+	char *idp_federation_feeds[EFOS_CFG_MAX_LIST];  /* idp.federation_feeds: URLs */
+	size_t n_idp_federation_feeds;
+	char *idp_federation_certs[EFOS_CFG_MAX_LIST];  /* idp.federation_certs: PEM files */
+	size_t n_idp_federation_certs;
+	int idp_metadata_refresh_s; /* idp.metadata_refresh */
+	char *idp_metadata_cache_dir; /* idp.metadata_cache_dir, default node.state_dir/sp-metadata */
+	long idp_metadata_max_bytes; /* idp.metadata_max_bytes */
+	int idp_metadata_fetch_timeout_s; /* idp.metadata_fetch_timeout */
+
 	/* log */
 	char *log_level;            /* log.level */
 	char *log_file;             /* log.file: empty = stderr */

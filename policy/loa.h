@@ -1,5 +1,5 @@
-/* Levels of assurance: which Swedish eID Framework LoA URIs (spec 03, see
- * docs/.../swedish-eid-framework.md §2.2 and §9.1) a validated credential qualifies for.
+/* Levels of assurance: which Swedish eID Framework LoA URIs (the registry, spec 03; EFOS as an
+ * employee eID at LoA 4) a validated credential qualifies for.
  *
  * policy/ never parses a certificate or a protocol message: the caller (certs/validate.c)
  * hands over the facts it has already established by RFC 5280 validation and the registry

@@ -252,9 +252,59 @@ provision_officer() {
 	fi
 }
 
-# The demo civil servant "Tjänste Person": a key generated ON the card, a CSR signed by the card
-# (proof of possession), a certificate from the card CA written back onto the card.
+# The demo civil servant "Tjänste Person" and the card: enrolled as a registration officer would
+# (issue 3): `efosctl ca init` made the CAs, the demo officer is bootstrapped, the registry gets
+# the agency, the person, the affiliation and an in-person identity proofing, and
+# `efosctl card enroll` initialises the card token, sets the holder's PIN, generates the auth and
+# sign key pairs ON the card, sends their CSRs (proof of possession) to efosd, writes the issued
+# certificates onto the card and confirms. Needs a configuration with node.roles ca and admin
+# (and ca.profiles_file) and runs after the migrations; efosd is started for the enrollment when
+# it is not running. Until the demo's configuration has the ca role, the card is made by hand
+# (provision_card_handmade) as before.
+DEMO_PNR=197001011233
 provision_card() {
+	if ! grep -Eq '^node\.roles *=.*\<ca\>' "$DEMO/efos.conf" 2>/dev/null; then
+		provision_card_handmade
+		return
+	fi
+	mkdir -p "$DEMO/card"
+	[ -s "$DEMO/card/auth.crt" ] && [ -s "$DEMO/card/enrolled" ] && return 0
+	local started=0 conf=$DEMO/efos.conf
+	if ! efosd_pid >/dev/null; then start_bg; started=1; fi
+	export EFOS_MTLS_URL=https://127.0.0.1:$MTLS_PORT EFOS_CA_PEM=$DEMO/ca/root.crt \
+		EFOS_OFFICER_CERT=$DEMO/officer/officer.crt EFOS_OFFICER_KEY=$DEMO/officer/officer.key
+	say "registering the demo officer, agency and civil servant; enrolling the card with efosctl card enroll"
+	# Each step may have been done by an earlier, interrupted run: "exists already" is fine.
+	demo_ctl() {
+		local out
+		out=$("$EFOSCTL" -c "$conf" "$@" 2>&1) && { printf '%s\n' "$out" >>"$DEMO/card/enroll.log"; return 0; }
+		printf '%s\n' "$out" >>"$DEMO/card/enroll.log"
+		printf '%s' "$out" | grep -Eq 'already|exists|refused once an active ca_admin'
+	}
+	: >"$DEMO/card/enroll.log"
+	demo_ctl officer add --bootstrap --cert "$DEMO/officer/officer.crt" --name "Demo Registration Officer" &&
+	demo_ctl org add --orgnr "$AGENCY_ORGNR" --name "$AGENCY_NAME" &&
+	demo_ctl person add --pnr "$DEMO_PNR" --given-name "Tjänste" --surname "Person" --org "$AGENCY_ORGNR" &&
+	demo_ctl affiliation add --pnr "$DEMO_PNR" --org "$AGENCY_ORGNR" --local-id tperson --title Handläggare &&
+	demo_ctl proof record --pnr "$DEMO_PNR" --document-type passport --document-number DEMO0001 --checked ||
+		{ cat "$DEMO/card/enroll.log" >&2; [ $started = 1 ] && stop_efosd; die "registering the demo civil servant failed"; }
+	if ! "$EFOSCTL" card enroll --module "$MODULE" --token "$CARD_TOKEN" --init --erase --label "$CARD_TOKEN" \
+		--pnr "$DEMO_PNR" --org "$AGENCY_ORGNR" --so-pin-file "$DEMO/secrets/card.so_pin" \
+		--pin-file "$DEMO/secrets/card.pin" --out-dir "$DEMO/card" >>"$DEMO/card/enroll.log" 2>&1; then
+		cat "$DEMO/card/enroll.log" >&2
+		[ $started = 1 ] && stop_efosd
+		die "efosctl card enroll failed"
+	fi
+	cp "$DEMO/card/auth.pem" "$DEMO/card/auth.crt"
+	awk '$1 == "card_id" {print $2}' "$DEMO/card/enroll.log" >"$DEMO/card/enrolled"
+	say "demo card enrolled: card $(cat "$DEMO/card/enrolled"), token $CARD_TOKEN"
+	[ $started = 1 ] && stop_efosd
+	return 0
+}
+
+# The demo card made by hand (before the CA of issue 3): a key generated ON the card, a CSR
+# signed by the card (proof of possession), a certificate from the card CA written onto the card.
+provision_card_handmade() {
 	local pin=$DEMO/secrets/card.pin
 	mkdir -p "$DEMO/card"
 	keygen "$CARD_TOKEN" "$pin" auth 01 rsa:2048
@@ -358,10 +408,10 @@ provision() {
 	provision_demo_ca
 	provision_tls
 	provision_officer
-	provision_card
 	write_config
 	provision_db
 	migrate
+	provision_card
 	write_env
 }
 

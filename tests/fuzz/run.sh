@@ -20,7 +20,7 @@ for bin in "$@"; do
 	[ -f "$top/tests/fuzz/$name.dict" ] && dict=(-dict="$top/tests/fuzz/$name.dict")
 	if "$bin" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
 		-print_final_stats=1 -artifact_prefix="$artifacts" "${dict[@]}" "$corpus" "$seeds" >"$log" 2>&1; then
-		runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
+		runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
 		echo "ok - $name ${secs}s no crash"
 		echo "# $name: ${runs:-?} runs, corpus $(ls "$corpus" | wc -l) inputs"
 	else

@@ -220,6 +220,8 @@ else fail "card $cid not abandoned" "$(sql "SELECT status, pending_until, now() 
 expect_eq "its certificates are revoked (cessationOfOperation)" \
 	"$(sql "SELECT string_agg(status || ':' || revocation_reason, ' ') FROM certificates WHERE card_id = $cid")" \
 	"revoked:5 revoked:5"
+ocsp_cessation() { [ "$(creds_ocsp_status "$T/pending-auth.pem")" = "revoked cessationOfOperation" ]; }
+wait_for 5 ocsp_cessation
 expect_eq "OCSP: revoked (cessationOfOperation)" "$(creds_ocsp_status "$T/pending-auth.pem")" "revoked cessationOfOperation"
 expect_eq "audited: card.abandon" "$(sql "SELECT actor FROM audit_log WHERE action = 'card.abandon' AND object = '$cid'")" enroll-sweeper
 
