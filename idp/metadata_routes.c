@@ -1,0 +1,96 @@
+/* GET /metadata/idp.xml: the cached signed document (never signed per request), with
+ * Cache-Control max-age = cacheDuration and an ETag (If-None-Match answers 304). */
+#include <stdlib.h>
+#include <string.h>
+#include "core/config.h"
+#include "core/ctx.h"
+#include "core/log.h"
+#include "idp/metadata_publish.h"
+#include "idp/metadata_routes.h"
+#include "idp/metadata_store.h"
+
+/* One per process, set before the server starts and cleared after it stops: handlers only read. */
+static struct idp_md_publisher *g_publisher;
+static struct idp_md_store *g_store;
+
+struct idp_md_store *idp_metadata_sp_store(void)
+{
+	return g_store;
+}
+
+struct idp_md_publisher *idp_metadata_publisher(void)
+{
+	return g_publisher;
+}
+
+static bool etag_matches(const char *inm, const char *etag)
+{
+	if (inm == NULL)
+		return false;
+	if (strcmp(inm, "*") == 0)
+		return true;
+	size_t n = strlen(etag);
+	for (const char *p = inm; (p = strstr(p, etag)) != NULL; p += n)
+		if ((p == inm || p[-1] == ' ' || p[-1] == ',' || p[-1] == '/') &&
+		    (p[n] == '\0' || p[n] == ',' || p[n] == ' '))
+			return true;
+	return false;
+}
+
+static void handle_idp_xml(struct http_request *req, struct http_response *resp)
+{
+	struct idp_md_current cur;
+	efos_err e = { 0 };
+	if (g_publisher == NULL) {
+		http_resp_error(resp, 503, "the IdP metadata is not published by this node "
+				"(idp.metadata_key and idp.metadata_cert are not configured)");
+		return;
+	}
+	if (idp_md_publisher_get(g_publisher, &cur, &e) != 0) {
+		http_resp_from_err(resp, &e);
+		return;
+	}
+	char cc[64];
+	snprintf(cc, sizeof cc, "public, max-age=%ld", cur.cache_duration_s);
+	http_resp_header(resp, "Cache-Control", cc);
+	http_resp_header(resp, "ETag", cur.etag);
+	if (etag_matches(http_req_header(req, "If-None-Match"), cur.etag)) {
+		http_resp_status(resp, 304);
+		free(cur.xml);
+		return;
+	}
+	http_resp_body_take(resp, IDP_MD_CONTENT_TYPE, cur.xml, cur.len);
+}
+
+const struct http_route idp_metadata_routes[] = {
+	{ "GET", IDP_PATH_METADATA, 0, handle_idp_xml, "idp_metadata" },
+};
+const size_t idp_metadata_n_routes = sizeof idp_metadata_routes / sizeof idp_metadata_routes[0];
+
+int idp_metadata_service_start(struct efos_ctx *ctx, efos_err *e)
+{
+	const struct efos_config *c = ctx->cfg;
+	bool idp = config_has_role(c, "idp");
+	if (idp || config_has_role(c, "metadata")) {
+		if (c->idp_metadata_key == NULL && c->idp_metadata_cert == NULL) {
+			log_warn("idp.metadata_key and idp.metadata_cert are not set: %s is not published (503)",
+				 IDP_PATH_METADATA);
+		} else if (idp_md_publisher_start(ctx, &g_publisher, e) != 0) {
+			return efos_wrap(e, "IdP metadata");
+		}
+	}
+	if (idp && idp_md_store_start(c, &g_store, e) != 0) {
+		idp_md_publisher_stop(g_publisher);
+		g_publisher = NULL;
+		return efos_wrap(e, "SP metadata");
+	}
+	return 0;
+}
+
+void idp_metadata_service_stop(void)
+{
+	idp_md_store_stop(g_store);
+	g_store = NULL;
+	idp_md_publisher_stop(g_publisher);
+	g_publisher = NULL;
+}
