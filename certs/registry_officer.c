@@ -310,6 +310,19 @@ int registry_officer_from_chain(PGconn *c, STACK_OF(X509) *chain, struct registr
 	PQclear(r);
 	if (!o.active)
 		return efos_fail(e, EFOS_E_AUTH, "officer \"%.200s\" (id %ld) is deactivated", o.name, o.id);
+	/* An officer certificate issued by an EFOS CA must still be good: revoking or suspending it
+	 * cuts the officer off at once, not only when someone deactivates the officer row. */
+	r = db_exec(c, "SELECT status FROM certificates WHERE cert_sha256 = decode($1, 'hex')", 1, p, e);
+	if (r == NULL)
+		return -1;
+	if (PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "good") != 0) {
+		char st[16];
+		snprintf(st, sizeof st, "%s", PQgetvalue(r, 0, 0));
+		PQclear(r);
+		return efos_fail(e, EFOS_E_AUTH, "the certificate of officer \"%.200s\" (id %ld) is %s",
+				 o.name, o.id, strcmp(st, "hold") == 0 ? "suspended (certificateHold)" : "revoked");
+	}
+	PQclear(r);
 	if (out != NULL)
 		*out = o;
 	return 0;

@@ -357,10 +357,26 @@ static bool is_envname(const char *v)
 	return true;
 }
 
+/* An IPv4/IPv6 address, optionally with a /prefix (CIDR block), as core/http_proxy.c matches. */
 static bool is_ip(const char *v)
 {
 	unsigned char buf[16];
-	return inet_pton(AF_INET, v, buf) == 1 || inet_pton(AF_INET6, v, buf) == 1;
+	char addr[INET6_ADDRSTRLEN + 1];
+	const char *slash = strchr(v, '/');
+	size_t n = slash ? (size_t)(slash - v) : strlen(v);
+	if (n == 0 || n >= sizeof addr)
+		return false;
+	memcpy(addr, v, n);
+	addr[n] = '\0';
+	int family = inet_pton(AF_INET, addr, buf) == 1 ? AF_INET
+		   : inet_pton(AF_INET6, addr, buf) == 1 ? AF_INET6 : 0;
+	if (family == 0)
+		return false;
+	if (slash == NULL)
+		return true;
+	char *end;
+	long bits = strtol(slash + 1, &end, 10);
+	return slash[1] != '\0' && *end == '\0' && bits >= 0 && bits <= (family == AF_INET ? 32 : 128);
 }
 
 /* Relative paths are taken relative to the config file's directory. Returns malloc'd. */
@@ -526,7 +542,7 @@ static int set_value(struct load_state *st, struct efos_config *c, const struct 
 			return cfg_err(st, line, k->name, "too many items (at most %d)", EFOS_CFG_MAX_LIST);
 		for (int i = 0; i < n; i++) {
 			if (k->type == CT_IPLIST && !is_ip(words[i]))
-				return cfg_err(st, line, k->name, "expected IP addresses, got \"%s\"", words[i]);
+				return cfg_err(st, line, k->name, "expected IP addresses or CIDR blocks, got \"%s\"", words[i]);
 			if (k->values != NULL && !word_in(words[i], strlen(words[i]), k->values))
 				return cfg_err(st, line, k->name, "expected words from: %s; got \"%s\"",
 					       k->values, words[i]);

@@ -152,7 +152,7 @@ static void test_values_quotes_comments(void **state)
 		   "http.max_header_bytes = 32768\n"
 		   "http.mtls_listen = [::1]:8444\n"
 		   "http.public_url = https://idp.example.se/\n"
-		   "proxy.trusted_addresses = 10.0.0.1 ::1\n"
+		   "proxy.trusted_addresses = 10.0.0.1 ::1 192.168.0.0/16 fd00::/8\n"
 		   "proxy.client_cert_header = X-SSL-Client-Cert\n"
 		   "tls.key = 'pkcs11:token=efos-hsm;object=tls key#1'\n"
 		   "log.level = debug\n"
@@ -171,7 +171,8 @@ static void test_values_quotes_comments(void **state)
 	assert_int_equal(c.http_mtls_port, 8444);
 	assert_string_equal(c.http_mtls_public_url, "https://[::1]:8444");
 	assert_string_equal(c.http_public_url, "https://idp.example.se");
-	assert_int_equal(c.n_proxy_trusted, 2);
+	assert_int_equal(c.n_proxy_trusted, 4);
+	assert_string_equal(c.proxy_trusted[2], "192.168.0.0/16");
 	assert_string_equal(c.proxy_trusted[1], "::1");
 	assert_string_equal(c.tls_key, "pkcs11:token=efos-hsm;object=tls key#1");
 	assert_string_equal(c.log_level, "debug");
@@ -226,6 +227,8 @@ static void test_bad_values(void **state)
 	expect_error(10, "db.password_env", "environment variable");
 	write_conf(NULL, "proxy.trusted_addresses = proxy.example\n");
 	expect_error(10, "proxy.trusted_addresses", "expected IP addresses");
+	write_conf(NULL, "proxy.trusted_addresses = 10.0.0.0/33\n");
+	expect_error(10, "proxy.trusted_addresses", "expected IP addresses or CIDR blocks");
 	write_conf(NULL, "ca.crl_validity = 1 day\n");
 	expect_error(10, "ca.crl_validity", "expected a duration (e.g. 30, 30s, 5m, 6h, 1d)");
 	write_conf(NULL, "ca.crl_validity = 2h\nca.crl_reissue_before = 3h\n");
