@@ -112,6 +112,18 @@ expect_eq "ca_admin revokes that role: exit 0" "$rc" 0
 out=$(asrut proof record --pnr 197001611230 --document-type passport --document-number X2 --checked); rc=$?
 expect_match "after revoke: 403 again" "$out" "HTTP 403"
 
+# --- an officer whose certificate is suspended or revoked is refused at once
+rut_serial=$(creds_serial "$CREDS_DIR/rut.pem")
+"$EFOSCTL" -c "$T_CONF" cert hold --serial "$rut_serial" --why "officer certificate test" >/dev/null 2>&1
+out=$(asrut officer whoami); rc=$?
+expect_match "officer certificate on hold: 403 suspended" "$out" "is suspended \(certificateHold\).*HTTP 403"
+"$EFOSCTL" -c "$T_CONF" cert release --serial "$rut_serial" --why "officer certificate test" >/dev/null 2>&1
+out=$(asrut officer whoami); rc=$?
+expect_eq "hold released: the officer works again" "$rc" 0
+"$EFOSCTL" -c "$T_CONF" cert revoke --serial "$rut_serial" --reason keyCompromise --why "officer certificate test" >/dev/null 2>&1
+out=$(asrut officer whoami); rc=$?
+expect_match "officer certificate revoked: 403 revoked" "$out" "is revoked.*HTTP 403"
+
 # --- suspension
 out=$(ctl person suspend 197001011233 --reason "left the agency"); rc=$?
 expect_eq "person suspend: exit 0" "$rc" 0
