@@ -65,7 +65,10 @@ FUZZ_BUILD   := build-fuzz
 FUZZ_CFLAGS  := -std=gnu17 -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter -fno-omit-frame-pointer \
   -fsanitize=address,undefined -fno-sanitize-recover=undefined \
   -D_GNU_SOURCE -DOPENSSL_API_COMPAT=30000 -DOPENSSL_SUPPRESS_DEPRECATED -I. $(PKG_CFLAGS)
-FUZZ_LIB_SRCS := core/err.c core/log.c $(wildcard core/xml*.c)
+FUZZ_LIB_SRCS := core/err.c core/log.c $(wildcard core/xml*.c) core/config.c \
+  certs/ocsp.c certs/issue.c core/audit.c core/db.c
+# fuzz_authn_request: the AuthnRequest intake and its extension parsers
+FUZZ_LIB_SRCS += idp/authn_request.c idp/authn_request_ext.c idp/types.c idp/metadata_store.c
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_BUILD)/%.o)
 FUZZ_BINS     := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 

@@ -423,7 +423,8 @@ static int add_eku(X509 *x, const struct cert_profile *p)
 			ok = 0;
 		}
 	}
-	ok = ok && X509_add1_ext_i2d(x, NID_ext_key_usage, eku, 0, X509V3_ADD_DEFAULT) == 1;
+	ok = ok && X509_add1_ext_i2d(x, NID_ext_key_usage, eku, p->ext_key_usage_critical,
+				       X509V3_ADD_DEFAULT) == 1;
 	sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
 	return ok;
 }

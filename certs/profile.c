@@ -348,6 +348,10 @@ static int set_key(struct pstate *st, const char *key, char *v)
 			return perr(st, key, "more than %d purposes", CERT_PROFILE_MAX_LIST);
 		for (size_t i = 0; i < n; i++) {
 			bool known = false;
+			if (!strcmp(w[i], "critical")) {
+				p->ext_key_usage_critical = true;
+				continue;
+			}
 			for (size_t j = 0; j < sizeof eku_names / sizeof eku_names[0]; j++)
 				known |= !strcmp(w[i], eku_names[j]);
 			if (!known && !is_dotted_oid(w[i]))

@@ -40,6 +40,9 @@ struct cert_profile {
 	/* Added: subject[i] may be left out when the request has no value ("attr?" in the file);
 	 * a listed attribute without `?` and without a value makes certs_issue refuse. */
 	bool subject_optional[CERT_PROFILE_MAX_LIST];
+	/* Added (signer: TSA): `critical` among ext_key_usage's words marks the extension critical
+	 * (RFC 3161 requires it for id-kp-timeStamping). */
+	bool ext_key_usage_critical;
 };
 
 struct cert_profiles;

@@ -11,14 +11,18 @@
  *     CA and is not revoked or suspended (checked here with the same validator). Authorisation
  *     per organisation (which agency may look up whom) is a later issue's concern.
  *
- *   GET /idp/card/whoami   (client certificate required: the card, on the mTLS listener)
+ *   GET /idp/card/whoami   (client certificate presented: the card, on the mTLS listener, or
+ *                           through the trusted proxy's header)
  *     certs_card_login() on the presented chain: 200 {"person", "loa": LoA URI, "affiliations",
  *     "card", "certificate"}; 403 {"error", "reason", "outcome"} with the exact reason; 503
  *     when the status cannot be established now (indeterminate).
  *
- * The mTLS listener verifies a client chain against tls.client_ca (at the current time, purpose
- * TLS client) before any route runs: a certificate that fails there (expired, unknown CA, no
- * TLS client usage) is refused by core/http with OpenSSL's reason, and never reaches us. */
+ * The validation API is an HTTP_ROUTE_CLIENT_CERT route: core/http verifies the API client's
+ * chain against tls.client_ca (current time, purpose TLS client) before it runs. The card
+ * login is an HTTP_ROUTE_CLIENT_CERT_RAW route: it gets the chain as presented, whether or not
+ * it verified there, so that certs_card_login() judges every card certificate itself and names
+ * the exact reason for a refusal (expired, untrusted_issuer, wrong_key_usage, suspended,
+ * revoked...) instead of the TLS layer's OpenSSL message. */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -444,12 +448,18 @@ static void handle_whoami(struct http_request *req, struct http_response *resp)
 {
 	struct certs_validation r;
 	efos_err e = { 0 };
-	if (certs_card_login(req->ctx, req->client_chain, &r, &e) != 0) {
+	/* The card's chain as presented: core/http's own verdict (req->client_verify_error) is
+	 * only logged; the validation decides, with EFOS's reasons. */
+	STACK_OF(X509) *chain = req->client_chain_presented;
+	if (req->client_verify_error != NULL)
+		log_debug("card login: the TLS layer's check of the client certificate said: %s",
+			  req->client_verify_error);
+	if (certs_card_login(req->ctx, chain, &r, &e) != 0) {
 		http_resp_from_err(resp, &e);
 		certs_validation_free(&r);
 		return;
 	}
-	X509 *leaf = sk_X509_value(req->client_chain, 0);
+	X509 *leaf = sk_X509_value(chain, 0);
 	if (r.outcome == CERTS_VAL_VALID) {
 		const char *loa = policy_loa_contains(&r.loa, LOA_URI_LOA4) ? LOA_URI_LOA4 : r.loa.uris[0];
 		send_json(resp, 200, json_pack("{s:o, s:s, s:o, s:o, s:o, s:o}",
@@ -471,6 +481,6 @@ static void handle_whoami(struct http_request *req, struct http_response *resp)
 
 const struct http_route certs_validate_routes[] = {
 	{ "POST", "/api/v1/validate/certificate", HTTP_ROUTE_CLIENT_CERT, handle_validate, "validate_certificate" },
-	{ "GET", "/idp/card/whoami", HTTP_ROUTE_CLIENT_CERT, handle_whoami, "card_whoami" },
+	{ "GET", "/idp/card/whoami", HTTP_ROUTE_CLIENT_CERT_RAW, handle_whoami, "card_whoami" },
 };
 const size_t certs_validate_n_routes = sizeof certs_validate_routes / sizeof certs_validate_routes[0];

@@ -54,6 +54,7 @@ static const char usage_main[] =
 	"  ca init|issue|list|export   the CAs and operator-issued certificates (efosctl ca --help)\n"
 	"  cert revoke|hold|release    revocation status of a certificate (efosctl cert --help)\n"
 	"  org|person|affiliation|proof|officer ...   the registry, as an officer (COMMAND --help)\n"
+	"  seal key add|list, seal client add|list   seal API keys and clients (efosctl seal --help)\n"
 	"  card enroll|confirm|suspend|resume|revoke|renew|replace|unblock|list|show\n"
 	"                          smart cards, as a registration officer (efosctl card --help)\n"
 	"\n"
@@ -813,6 +814,7 @@ static const struct command commands[] = {
 	{ "affiliation", NULL, efosctl_affiliation },
 	{ "proof", NULL, efosctl_proof },
 	{ "officer", NULL, efosctl_officer },
+	{ "seal", NULL, efosctl_seal },
 };
 
 int main(int argc, char **argv)

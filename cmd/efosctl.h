@@ -20,4 +20,7 @@ int efosctl_affiliation(int argc, char **argv);  /* affiliation add|end|list */
 int efosctl_proof(int argc, char **argv);        /* proof record|list */
 int efosctl_officer(int argc, char **argv);      /* officer add|grant|revoke|list|show|whoami|... */
 
+/* efosctl_seal.c: the seal API's keys and clients */
+int efosctl_seal(int argc, char **argv);          /* seal key add|list, seal client add|list */
+
 #endif

@@ -28,6 +28,9 @@
 #include "certs/validate.h"
 #include "certs/card_api.h"
 #include "certs/enroll.h"
+#include "idp/metadata_routes.h"
+#include "signer/seal_api.h"
+#include "idp/sso.h"
 
 #define DEFAULT_CONFIG "/etc/efos/efos.conf"
 #ifndef EFOS_VERSION
@@ -78,6 +81,13 @@ static int add_routes(struct node *n, efos_err *e)
 		return -1;   /* POST /api/v1/validate/certificate, GET /idp/card/whoami (certs/validate.h) */
 	if (config_has_role(&n->cfg, "ca") && http_server_add_routes(n->http, certs_card_routes, certs_card_n_routes, e) != 0)
 		return -1;
+	if ((config_has_role(&n->cfg, "idp") || config_has_role(&n->cfg, "metadata")) &&
+	    http_server_add_routes(n->http, idp_metadata_routes, idp_metadata_n_routes, e) != 0)
+		return -1;   /* GET /metadata/idp.xml (idp/metadata_routes.h) */
+	if (config_has_role(&n->cfg, "idp") && http_server_add_routes(n->http, idp_sso_routes, idp_sso_n_routes, e) != 0)
+		return -1;   /* the login flow: /idp/sso/..., /idp/login/... (idp/sso.h) */
+	if (config_has_role(&n->cfg, "signer") && http_server_add_routes(n->http, signer_seal_routes, signer_seal_n_routes, e) != 0)
+		return -1;   /* POST /api/v1/sign, POST /tsa (signer/seal_api.h) */
 	/* Later issues:
 	 * if (config_has_role(&n->cfg, "idp") && http_server_add_routes(n->http, idp_routes, idp_n_routes, e) != 0)
 	 *         return -1;
@@ -155,6 +165,9 @@ static void node_close(struct node *n)
 		http_server_destroy(n->http);   /* stops first: no request uses what follows */
 	health_stop(n->health);
 	enroll_sweeper_stop(n->enroll_sweeper);
+	idp_sso_service_stop();             /* the login flow's keys and pages */
+	idp_metadata_service_stop();        /* IdP metadata publisher, SP metadata store */
+	signer_seal_service_stop();         /* seal keys and TSA key: before the HSM closes */
 	certs_service_stop(n->ctx.certs);   /* before the HSM and the database it uses */
 	if (n->tls_key != NULL)
 		hsm_key_free(n->tls_key);
@@ -240,7 +253,9 @@ int main(int argc, char **argv)
 	log_info("efosd %s starting with %s", EFOS_VERSION, path);
 	if (open_hsm(&n, &e) != 0 || open_db(&n, &e) != 0 ||
 	    (config_has_role(&n.cfg, "ca") && certs_service_start(&n.ctx, &n.ctx.certs, &e) != 0) ||
-	    (config_has_role(&n.cfg, "ca") && enroll_sweeper_start(&n.ctx, &n.enroll_sweeper, &e) != 0)) {
+	    (config_has_role(&n.cfg, "ca") && enroll_sweeper_start(&n.ctx, &n.enroll_sweeper, &e) != 0) ||
+	    idp_metadata_service_start(&n.ctx, &e) != 0 || idp_sso_service_start(&n.ctx, &e) != 0 ||
+	    (config_has_role(&n.cfg, "signer") && signer_seal_service_start(&n.ctx, &e) != 0)) {
 		log_error("refusing to start: %s", e.msg);
 		goto out;
 	}

@@ -156,6 +156,32 @@ static const struct cfg_key config_keys[] = {
 	{ "idp.metadata_max_bytes", CT_SIZE, F(idp_metadata_max_bytes), 0, 64 * 1024, 1L << 30, NULL, "64MiB", 0 },
 	{ "idp.metadata_fetch_timeout", CT_DURATION, F(idp_metadata_fetch_timeout_s), 0, 1, 600, NULL, "30", 0 },
 
+	/* idp: AuthnRequest intake (issue 4; idp/authn_request.c) */
+	{ "idp.clock_skew", CT_DURATION, F(idp_clock_skew_s), 0, 0, 300, NULL, "60", 0 },
+	{ "idp.max_request_age", CT_DURATION, F(idp_max_request_age_s), 0, 10, 3600, NULL, "180", 0 },
+	{ "idp.require_signed_requests", CT_BOOL, F(idp_require_signed_requests), 0, 0, 0, NULL, "true", 0 },
+	{ "idp.encryption_key", CT_PKCS11, F(idp_encryption_key), 0, 0, 0, NULL, NULL, 0 },
+	{ "idp.encryption_key_previous", CT_PKCS11, F(idp_encryption_key_previous), 0, 0, 0, NULL, NULL, 0 },
+
+	/* idp: responses (issue 4; idp/response.c) */
+	{ "idp.signing_key", CT_PKCS11, F(idp_signing_key), 0, 0, 0, NULL, NULL, 0 },
+	{ "idp.assertion_lifetime", CT_DURATION, F(idp_assertion_lifetime_s), 0, 30, 3600, NULL, "300", 0 },
+	{ "idp.nameid_secret_file", CT_SECRETFILE, F(idp_nameid_secret_file), 0, 0, 0, NULL, NULL, 0 },
+	{ "idp.nameid_secret_env", CT_ENVNAME, F(idp_nameid_secret_env), 0, 0, 0, NULL, NULL, 0 },
+
+	/* idp: the login flow, sessions and pages (issue 4; idp/sso_flow.c) */
+	{ "idp.sso_max_age", CT_DURATION, F(idp_sso_max_age_s), 0, 0, 3600, NULL, "3600", 0 },
+	{ "idp.login_tx_lifetime", CT_DURATION, F(idp_login_tx_lifetime_s), 0, 60, 3600, NULL, "600", 0 },
+	{ "idp.web_dir", CT_DIR, F(idp_web_dir), 0, 0, 0, NULL, NULL, 0 },
+	{ "idp.cookie_domain", CT_NAME, F(idp_cookie_domain), 0, 0, 0, NULL, NULL, 0 },
+
+	/* signer: seal API and timestamp authority (issue 5; signer/seal_api.c, signer/tsa.c) */
+	{ "signer.tsa_key", CT_PKCS11, F(signer_tsa_key), 0, 0, 0, NULL, NULL, 0 },
+	{ "signer.tsa_cert", CT_FILE, F(signer_tsa_cert), 0, 0, 0, NULL, NULL, 0 },
+	{ "signer.tsa_policy", CT_STRING, F(signer_tsa_policy), 0, 0, 0, NULL,
+	  "2.25.330880156375854968336860488403852451671", 0 },
+	{ "signer.tsa_accuracy", CT_INT, F(signer_tsa_accuracy_ms), 0, 1, 60000, NULL, "1000", 0 },
+
 	{ "log.level", CT_ENUM, F(log_level), 0, 0, 0, "debug info warn error", "info", 0 },
 	{ "log.file", CT_NEWFILE, F(log_file), 0, 0, 0, NULL, NULL, 0 },
 };
@@ -845,7 +871,8 @@ static int check_required(struct load_state *st, struct efos_config *c)
 			return cfg_err(st, 0, config_keys[i].name, "required but not set");
 	if (check_pair(st, "hsm.pin_file", "hsm.pin_env", true) < 0
 	    || check_pair(st, "db.password_file", "db.password_env", false) < 0
-	    || check_pair(st, "db.admin_password_file", "db.admin_password_env", false) < 0)
+	    || check_pair(st, "db.admin_password_file", "db.admin_password_env", false) < 0
+	    || check_pair(st, "idp.nameid_secret_file", "idp.nameid_secret_env", false) < 0)
 		return -1;
 	if ((cfg_is_set(st, "db.admin_password_file") || cfg_is_set(st, "db.admin_password_env"))
 	    && !cfg_is_set(st, "db.admin_conninfo")) {
@@ -907,20 +934,26 @@ int config_load(const char *path, struct efos_config *cfg, efos_err *e)
 	}
 	int lineno = 0;
 	long total = 0;
+	/* strlen() stops at a NUL byte: what fgets() consumed is told by the file position
+	 * (a file that cannot tell its position, a pipe, falls back to strlen). */
+	off_t pos = ftello(fp);
 	while (fgets(line, CFG_LINE_MAX + 2, fp) != NULL) {
 		lineno++;
 		size_t n = strlen(line);
-		total += (long)n;
+		off_t next = ftello(fp);
+		size_t got = pos >= 0 && next > pos ? (size_t)(next - pos) : n;
+		pos = next;
+		total += (long)got;
 		if (total > CFG_FILE_MAX) {
 			cfg_err(&st, lineno, "(file)", "the file is larger than %d bytes", CFG_FILE_MAX);
 			goto out;
 		}
-		if (n == CFG_LINE_MAX + 1 && line[n - 1] != '\n') {
-			cfg_err(&st, lineno, "(line)", "line longer than %d characters", CFG_LINE_MAX);
+		if (got != n) {
+			cfg_err(&st, lineno, "(line)", "contains a NUL byte");
 			goto out;
 		}
-		if (memchr(line, '\0', n) != NULL && strlen(line) != n) {
-			cfg_err(&st, lineno, "(line)", "contains a NUL byte");
+		if (n == CFG_LINE_MAX + 1 && line[n - 1] != '\n') {
+			cfg_err(&st, lineno, "(line)", "line longer than %d characters", CFG_LINE_MAX);
 			goto out;
 		}
 		if (parse_line(&st, cfg, line, lineno) < 0)

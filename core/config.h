@@ -118,6 +118,31 @@ struct efos_config {
 	long idp_metadata_max_bytes; /* idp.metadata_max_bytes */
 	int idp_metadata_fetch_timeout_s; /* idp.metadata_fetch_timeout */
 
+	/* idp (issue 4): AuthnRequest intake (idp/authn_request.h) */
+	int idp_clock_skew_s;       /* idp.clock_skew */
+	int idp_max_request_age_s;  /* idp.max_request_age */
+	bool idp_require_signed_requests; /* idp.require_signed_requests */
+	char *idp_encryption_key;   /* idp.encryption_key: pkcs11: URI (decrypts encrypted SignMessages) */
+	char *idp_encryption_key_previous; /* idp.encryption_key_previous: during a rollover */
+
+	/* idp (issue 4): responses (idp/response.h) */
+	char *idp_signing_key;      /* idp.signing_key: pkcs11: URI of the key of idp.signing_cert */
+	int idp_assertion_lifetime_s; /* idp.assertion_lifetime: NotOnOrAfter = now + this (and the SAD's exp) */
+	char *idp_nameid_secret_file; /* idp.nameid_secret_file: HMAC key of persistent NameIDs */
+	char *idp_nameid_secret_env;  /* idp.nameid_secret_env */
+
+	/* idp (issue 4): the login flow, sessions and pages (idp/sso_flow.c, docs/idp.md) */
+	int idp_sso_max_age_s;      /* idp.sso_max_age: SSO reuse at most this long after the card (<= 60 min) */
+	int idp_login_tx_lifetime_s; /* idp.login_tx_lifetime: a login in progress expires after this */
+	char *idp_web_dir;          /* idp.web_dir: page templates (idp/) and static files; auto: beside the program */
+	char *idp_cookie_domain;    /* idp.cookie_domain: Domain of the SSO cookie when the two listeners' hosts differ */
+
+	/* signer (issue 5): seal API and timestamp authority (signer/seal_api.c, signer/tsa.c) */
+	char *signer_tsa_key;       /* signer.tsa_key: pkcs11: URI of the TSA's signing key */
+	char *signer_tsa_cert;      /* signer.tsa_cert: PEM, the TSA certificate then its chain */
+	char *signer_tsa_policy;    /* signer.tsa_policy: TSA policy OID of every token */
+	int signer_tsa_accuracy_ms; /* signer.tsa_accuracy: accuracy of genTime, milliseconds */
+
 	/* log */
 	char *log_level;            /* log.level */
 	char *log_file;             /* log.file: empty = stderr */

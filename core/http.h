@@ -22,8 +22,18 @@ struct http_request {
 	size_t body_len;
 	bool on_mtls_listener;
 	/* The client certificate chain, leaf first, verified against tls.client_ca (or taken from
-	 * the trusted proxy's header and verified the same way). NULL when none was presented. */
+	 * the trusted proxy's header and verified the same way). NULL when none was presented or
+	 * it did not verify. */
 	STACK_OF(X509) *client_chain;
+	/* The client certificate chain exactly as presented (TLS Certificate message, or the
+	 * trusted proxy's header), leaf first, NOT verified; NULL when none was presented. Over
+	 * TLS the peer proved possession of the leaf's key in the handshake (CertificateVerify);
+	 * through the proxy header, the trusted proxy asserts it. For routes with
+	 * HTTP_ROUTE_CLIENT_CERT_RAW, which validate it themselves. Owned by the server. */
+	STACK_OF(X509) *client_chain_presented;
+	/* Why client_chain_presented did not verify against tls.client_ca (OpenSSL's reason);
+	 * NULL when it verified or none was presented. Informational for raw routes. */
+	const char *client_verify_error;
 	struct efos_ctx *ctx;
 	void *impl;                  /* the server's private per-request state */
 };
@@ -31,6 +41,9 @@ struct http_request {
 /* Header and query/form argument lookup; NULL when absent. */
 const char *http_req_header(const struct http_request *r, const char *name);
 const char *http_req_query(const struct http_request *r, const char *name);
+/* The query string (after '?') exactly as received, not decoded (the SAML HTTP-Redirect
+ * binding's signature covers these octets); NULL when the URL had none. */
+const char *http_req_raw_query(const struct http_request *r);
 
 struct http_response;
 void http_resp_status(struct http_response *resp, int status);
@@ -50,6 +63,13 @@ typedef void (*http_handler_fn)(struct http_request *req, struct http_response *
 enum http_route_flags {
 	HTTP_ROUTE_PREFIX = 1 << 0,      /* path matches as a prefix ("/crl/") */
 	HTTP_ROUTE_CLIENT_CERT = 1 << 1, /* needs a verified client certificate (mTLS listener or proxy) */
+	/* Needs a client certificate to have been presented (mTLS listener, with proof of
+	 * possession in the handshake; or the trusted proxy's header) but not that it verified
+	 * against tls.client_ca: the handler gets client_chain_presented and client_verify_error
+	 * and validates it itself (card login, which names the exact reason for a refusal:
+	 * expired, unknown issuer, wrong key usage...). Without a certificate: 403 before the
+	 * handler runs. */
+	HTTP_ROUTE_CLIENT_CERT_RAW = 1 << 2,
 };
 struct http_route {
 	const char *method;   /* "GET", "POST", or NULL for any */

@@ -40,11 +40,13 @@ int http_tls_cert_callback(gnutls_session_t session, const gnutls_datum_t *req_c
 			   const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length,
 			   gnutls_pcert_st **pcert, unsigned int *pcert_length,
 			   gnutls_privkey_t *privkey);
-/* The peer's chain of the TLS session, verified against the client CA store; NULL when
- * none was presented or it did not verify (why in *why). Caller frees with
- * sk_X509_pop_free(chain, X509_free). */
+/* The peer's chain of the TLS session: *presented gets it as presented (leaf first, not
+ * verified; NULL when none was presented); the return value is the chain verified against
+ * the client CA store, NULL when none was presented or it did not verify (why in why).
+ * GnuTLS checked in the handshake that the peer holds the leaf's key; nothing else about the
+ * presented chain is checked here. Caller frees both with sk_X509_pop_free(chain, X509_free). */
 STACK_OF(X509) *http_tls_peer_chain(const struct http_tls *t, gnutls_session_t session,
-				    char *why, size_t whylen);
+				    STACK_OF(X509) **presented, char *why, size_t whylen);
 /* Verifies leaf (+ untrusted intermediates) against the client CA store with purpose
  * sslclient at the current time; returns the verified chain (leaf first) or NULL. */
 STACK_OF(X509) *http_tls_verify_chain(const struct http_tls *t, X509 *leaf,
@@ -55,10 +57,12 @@ void http_tls_subject(X509 *x, char *buf, size_t len);
 /* ---- trusted reverse proxy (http_proxy.c) ---- */
 
 bool http_proxy_is_trusted(const struct efos_config *cfg, const char *addr);
-/* Decodes a URL-encoded PEM chain (nginx $ssl_client_escaped_cert) and verifies it;
- * NULL with a reason when the header is malformed or the chain does not verify. */
+/* Decodes a URL-encoded PEM chain (nginx $ssl_client_escaped_cert) into *presented (leaf
+ * first, not verified; NULL when the header is malformed) and verifies it; returns the
+ * verified chain, or NULL with a reason when the header is malformed or the chain does not
+ * verify. Caller frees both. */
 STACK_OF(X509) *http_proxy_chain_from_header(const struct http_tls *t, const char *value,
-					     char *why, size_t whylen);
+					     STACK_OF(X509) **presented, char *why, size_t whylen);
 /* A request id offered by a proxy is taken only if it is 1..64 of [A-Za-z0-9._-]. */
 bool http_proxy_request_id_ok(const char *id);
 /* URL-decodes (%XX and '+' as space when plus_space) into a new string; NULL on bad escapes. */
@@ -114,8 +118,10 @@ struct http_conn {
 	char remote[HTTP_ADDR_MAX];
 	bool trusted_proxy;
 	bool chain_checked;
-	STACK_OF(X509) *tls_chain;
-	char tls_why[160];
+	STACK_OF(X509) *tls_chain;      /* verified; NULL when none or it did not verify */
+	STACK_OF(X509) *tls_presented;  /* as presented, unverified; NULL when none */
+	char tls_why[160];              /* why tls_presented did not verify */
+	char *raw_query;                /* the next request's query string, as received (URI log callback) */
 };
 
 struct http_form_arg { char *name, *value; };
@@ -152,10 +158,14 @@ struct http_req_state {
 	int status;
 	size_t resp_bytes;
 	STACK_OF(X509) *proxy_chain;  /* owned; TLS chains are owned by the connection */
-	char subject[256];
+	STACK_OF(X509) *proxy_presented;  /* owned: the proxy header's chain, unverified */
+	char proxy_why[160];          /* why proxy_presented did not verify */
+	char subject[256];            /* of the presented leaf, for the access log */
+	bool client_verified;         /* the presented chain verified against tls.client_ca */
 	struct http_form_arg *form;   /* parsed lazily from an urlencoded body */
 	size_t n_form;
 	bool form_parsed;
+	char *raw_query;              /* after '?', exactly as received (not decoded); NULL: none */
 };
 
 /* ---- responses (http_response.c) ---- */

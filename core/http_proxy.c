@@ -1,7 +1,9 @@
 /* Trusted reverse proxy: when TLS ends at a proxy (nginx, HAProxy), the proxy forwards the
  * client certificate in a header (URL-encoded PEM, like nginx's $ssl_client_escaped_cert).
  * We believe that header only from the configured proxy addresses, and verify the chain it
- * carries exactly as we verify a chain presented to us over TLS. */
+ * carries exactly as we verify a chain presented to us over TLS. The proxy asserts that the
+ * client proved possession of the key in its own handshake; the chain as carried is also
+ * kept unverified for HTTP_ROUTE_CLIENT_CERT_RAW routes. */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
@@ -104,38 +106,47 @@ char *http_url_decode(const char *s, size_t len, bool plus_space)
 }
 
 STACK_OF(X509) *http_proxy_chain_from_header(const struct http_tls *t, const char *value,
-					     char *why, size_t whylen)
+					     STACK_OF(X509) **presented, char *why, size_t whylen)
 {
-	STACK_OF(X509) *untrusted = NULL, *chain = NULL;
-	X509 *leaf = NULL;
+	STACK_OF(X509) *all = NULL, *untrusted = NULL, *chain = NULL;
 	BIO *bio = NULL;
+	*presented = NULL;
+	why[0] = '\0';
 	char *pem = http_url_decode(value, strlen(value), false);
 	if (pem == NULL) {
 		snprintf(why, whylen, "client certificate header is not URL-encoded PEM");
 		return NULL;
 	}
 	bio = BIO_new_mem_buf(pem, -1);
+	all = sk_X509_new_null();
 	untrusted = sk_X509_new_null();
-	if (bio == NULL || untrusted == NULL) {
+	if (bio == NULL || all == NULL || untrusted == NULL) {
 		snprintf(why, whylen, "out of memory");
 		goto out;
 	}
-	leaf = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-	if (leaf == NULL) {
+	X509 *x;
+	for (int i = 0; i < 10 && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL; i++) {
+		if (!sk_X509_push(all, x)) {
+			X509_free(x);
+			snprintf(why, whylen, "out of memory");
+			goto out;
+		}
+		if (i > 0 && !sk_X509_push(untrusted, x)) {   /* borrowed from all */
+			snprintf(why, whylen, "out of memory");
+			goto out;
+		}
+	}
+	if (sk_X509_num(all) == 0) {
 		snprintf(why, whylen, "client certificate header holds no PEM certificate");
 		goto out;
 	}
-	X509 *x;
-	for (int i = 0; i < 9 && (x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL; i++)
-		if (!sk_X509_push(untrusted, x)) {
-			X509_free(x);
-			goto out;
-		}
-	chain = http_tls_verify_chain(t, leaf, untrusted, why, whylen);
+	chain = http_tls_verify_chain(t, sk_X509_value(all, 0), untrusted, why, whylen);
+	*presented = all;
+	all = NULL;
 out:
 	ERR_clear_error();
-	X509_free(leaf);
-	sk_X509_pop_free(untrusted, X509_free);
+	sk_X509_free(untrusted);
+	sk_X509_pop_free(all, X509_free);
 	BIO_free(bio);
 	free(pem);
 	return chain;

@@ -93,6 +93,12 @@ const char *http_req_query(const struct http_request *r, const char *name)
 	return NULL;
 }
 
+const char *http_req_raw_query(const struct http_request *r)
+{
+	const struct http_req_state *st = r->impl;
+	return st != NULL ? st->raw_query : NULL;
+}
+
 void http_req_state_free(struct http_req_state *st)
 {
 	if (st == NULL)
@@ -102,8 +108,10 @@ void http_req_state_free(struct http_req_state *st)
 		free(st->form[i].value);
 	}
 	free(st->form);
+	free(st->raw_query);
 	free(st->pending_msg);
 	sk_X509_pop_free(st->proxy_chain, X509_free);
+	sk_X509_pop_free(st->proxy_presented, X509_free);
 	free(st->body);
 	free(st->path);
 	free(st);

@@ -85,6 +85,8 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 		struct http_conn *conn = *socket_context;
 		if (conn != NULL) {
 			sk_X509_pop_free(conn->tls_chain, X509_free);
+			sk_X509_pop_free(conn->tls_presented, X509_free);
+			free(conn->raw_query);
 			free(conn);
 			*socket_context = NULL;
 		}
@@ -93,48 +95,60 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
 
 /* ---------------------------------------------------------------- first call */
 
-static STACK_OF(X509) *tls_chain_of(struct http_req_state *st)
+/* The TLS peer's chain, parsed and verified once per connection (conn->tls_presented as
+ * presented, conn->tls_chain verified, conn->tls_why why not). */
+static void tls_chain_check(struct http_req_state *st)
 {
 	struct http_conn *conn = st->conn;
 	struct http_server *s = conn->lst->srv;
-	if (!conn->lst->mtls || !s->tls_enabled)
-		return NULL;
-	if (!conn->chain_checked) {
-		conn->chain_checked = true;
-		const union MHD_ConnectionInfo *ci = MHD_get_connection_info(st->mhd, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-		if (ci != NULL && ci->tls_session != NULL)
-			conn->tls_chain = http_tls_peer_chain(&s->tls, ci->tls_session, conn->tls_why,
-							      sizeof conn->tls_why);
-		if (conn->tls_chain == NULL && conn->tls_why[0] != '\0')
-			log_warn("%s", conn->tls_why);
-	}
-	return conn->tls_chain;
+	if (!conn->lst->mtls || !s->tls_enabled || conn->chain_checked)
+		return;
+	conn->chain_checked = true;
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(st->mhd, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (ci != NULL && ci->tls_session != NULL)
+		conn->tls_chain = http_tls_peer_chain(&s->tls, ci->tls_session, &conn->tls_presented,
+						      conn->tls_why, sizeof conn->tls_why);
+	if (conn->tls_chain == NULL && conn->tls_why[0] != '\0')
+		log_warn("%s", conn->tls_why);
 }
 
+/* The client's chain: the one presented over TLS; or, when that did not verify (or there is
+ * none), the one in a trusted proxy's header. Sets client_chain (verified),
+ * client_chain_presented and client_verify_error. */
 static void find_client_chain(struct http_req_state *st)
 {
-	struct http_server *s = st->conn->lst->srv;
+	struct http_conn *conn = st->conn;
+	struct http_server *s = conn->lst->srv;
 	const struct efos_config *cfg = s->cfg;
-	STACK_OF(X509) *chain = tls_chain_of(st);
+	tls_chain_check(st);
+	STACK_OF(X509) *chain = conn->tls_chain, *presented = conn->tls_presented;
+	const char *why = conn->tls_why;
 	if (cfg->proxy_cert_header != NULL && cfg->proxy_cert_header[0] != '\0') {
 		const char *hv = MHD_lookup_connection_value(st->mhd, MHD_HEADER_KIND, cfg->proxy_cert_header);
 		if (hv != NULL && hv[0] != '\0') {
-			if (!st->conn->trusted_proxy) {
+			if (!conn->trusted_proxy) {
 				log_warn("ignored %s header from %s, which is not in proxy.trusted_addresses",
-					 cfg->proxy_cert_header, st->conn->remote);
+					 cfg->proxy_cert_header, conn->remote);
 			} else if (chain == NULL) {
-				char why[160] = "";
-				st->proxy_chain = http_proxy_chain_from_header(&s->tls, hv, why, sizeof why);
+				st->proxy_chain = http_proxy_chain_from_header(&s->tls, hv, &st->proxy_presented,
+									       st->proxy_why, sizeof st->proxy_why);
 				if (st->proxy_chain == NULL)
 					log_warn("%s header from proxy %s: %s", cfg->proxy_cert_header,
-						 st->conn->remote, why);
+						 conn->remote, st->proxy_why);
 				chain = st->proxy_chain;
+				presented = st->proxy_presented;
+				why = st->proxy_why;
 			}
 		}
 	}
 	st->req.client_chain = chain;
-	if (chain != NULL && sk_X509_num(chain) > 0)
-		http_tls_subject(sk_X509_value(chain, 0), st->subject, sizeof st->subject);
+	st->req.client_chain_presented = presented;
+	st->req.client_verify_error = NULL;
+	if (presented != NULL && chain == NULL)
+		st->req.client_verify_error = why[0] ? why : "client certificate not accepted";
+	if (presented != NULL && sk_X509_num(presented) > 0)
+		http_tls_subject(sk_X509_value(presented, 0), st->subject, sizeof st->subject);
+	st->client_verified = chain != NULL;
 }
 
 /* A refusal that does not depend on the body. Without a body it is answered at once. With a
@@ -175,6 +189,8 @@ static enum MHD_Result first_call(struct http_listener *lst, struct MHD_Connecti
 	atomic_fetch_add(&s->in_flight, 1);
 	*req_cls = st;
 	st->mhd = c;
+	st->raw_query = conn->raw_query;   /* taken from the URI log callback (may be NULL) */
+	conn->raw_query = NULL;
 	st->conn = conn;
 	st->label = s->label_unmatched;
 
@@ -249,7 +265,22 @@ static enum MHD_Result first_call(struct http_listener *lst, struct MHD_Connecti
 	}
 
 	find_client_chain(st);
-	if ((st->route->flags & HTTP_ROUTE_CLIENT_CERT) && st->req.client_chain == NULL) {
+	bool raw = (st->route->flags & HTTP_ROUTE_CLIENT_CERT_RAW) != 0;
+	if (raw && st->req.client_chain_presented == NULL) {
+		if (!lst->mtls && cfg->http_mtls_public_url != NULL && cfg->http_mtls_public_url[0] != '\0')
+			return refuse(st, 403, NULL, NULL,
+						 "this resource needs a client certificate (your EFOS card); "
+						 "use %s%s", cfg->http_mtls_public_url, st->path);
+		if (!lst->mtls)
+			return refuse(st, 403, NULL, NULL,
+						 "this resource needs a client certificate (your EFOS card), "
+						 "which this address does not ask for");
+		return refuse(st, 403, NULL, NULL,
+					 "this resource needs a client certificate (your EFOS card): %s",
+					 conn->tls_why[0] ? conn->tls_why :
+					 st->proxy_why[0] ? st->proxy_why : "none was presented");
+	}
+	if (!raw && (st->route->flags & HTTP_ROUTE_CLIENT_CERT) && st->req.client_chain == NULL) {
 		if (!lst->mtls && cfg->http_mtls_public_url != NULL && cfg->http_mtls_public_url[0] != '\0')
 			return refuse(st, 403, NULL, NULL,
 						 "this resource needs a client certificate (your EFOS card); "
@@ -260,7 +291,9 @@ static enum MHD_Result first_call(struct http_listener *lst, struct MHD_Connecti
 						 "which this address does not ask for");
 		return refuse(st, 403, NULL, NULL,
 					 "this resource needs a valid client certificate (your EFOS card): %s",
-					 conn->tls_why[0] ? conn->tls_why : "none was presented");
+					 st->req.client_verify_error ? st->req.client_verify_error :
+					 conn->tls_why[0] ? conn->tls_why :
+					 st->proxy_why[0] ? st->proxy_why : "none was presented");
 	}
 	return MHD_YES;
 }
@@ -316,6 +349,24 @@ static enum MHD_Result run_handler(struct http_req_state *st)
 	return http_response_queue(st, &resp);
 }
 
+/* MHD hands the handler the path without the query string and the arguments decoded; the
+ * SAML HTTP-Redirect binding needs the query exactly as sent (its signature covers the
+ * encoded octets). This callback sees the whole request URI first: keep its query on the
+ * connection (requests on one connection are sequential) for first_call to take. */
+static void *on_uri_log(void *cls, const char *uri, struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct http_conn *conn = ci ? ci->socket_context : NULL;
+	if (conn == NULL)
+		return NULL;
+	free(conn->raw_query);
+	conn->raw_query = NULL;
+	const char *q = uri ? strchr(uri, '?') : NULL;
+	if (q != NULL)
+		conn->raw_query = strdup(q + 1);
+	return NULL;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *c, const char *url,
 				 const char *method, const char *version, const char *upload_data,
 				 size_t *upload_data_size, void **req_cls)
@@ -366,7 +417,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	if (st->answered)
 		metrics_http_observe(s->metrics, st->label, st->status, secs);
 
-	char path[512], subj[512], kv[1400];
+	char path[512], subj[512], kv[1500];
 	json_escape(path, sizeof path, st->path ? st->path : "");
 	json_escape(subj, sizeof subj, st->subject);
 	const char *route = st->route ? (st->route->name ? st->route->name : st->route->path) : "";
@@ -374,12 +425,13 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
 	json_escape(route_esc, sizeof route_esc, route);
 	snprintf(kv, sizeof kv,
 		 "\"event\":\"access\",\"method\":\"%s\",\"path\":\"%s\",\"route\":\"%s\",\"status\":%d,"
-		 "\"bytes\":%zu,\"duration_ms\":%.3f,\"remote\":\"%s\",\"listener\":\"%s\"%s%s%s%s%s",
+		 "\"bytes\":%zu,\"duration_ms\":%.3f,\"remote\":\"%s\",\"listener\":\"%s\"%s%s%s%s%s%s",
 		 st->req.method ? st->req.method : "", path, route_esc, st->answered ? st->status : 0,
 		 st->resp_bytes, secs * 1e3, st->conn ? st->conn->remote : "",
 		 lst->mtls ? "mtls" : "public",
 		 st->subject[0] ? ",\"client_cert\":\"" : "", st->subject[0] ? subj : "",
 		 st->subject[0] ? "\"" : "",
+		 st->subject[0] && !st->client_verified ? ",\"client_cert_verified\":false" : "",
 		 toe != MHD_REQUEST_TERMINATED_COMPLETED_OK ? ",\"termination\":\"" : "",
 		 toe != MHD_REQUEST_TERMINATED_COMPLETED_OK ? toe_name(toe) : "");
 	if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)
@@ -467,6 +519,7 @@ static int start_listener(struct http_server *s, struct http_listener *lst, efos
 	OPT(MHD_OPTION_CONNECTION_MEMORY_LIMIT, mem, NULL);
 	OPT(MHD_OPTION_NOTIFY_CONNECTION, on_connection, lst);
 	OPT(MHD_OPTION_NOTIFY_COMPLETED, on_completed, lst);
+	OPT(MHD_OPTION_URI_LOG_CALLBACK, on_uri_log, lst);
 	if (s->tls_enabled) {
 		OPT(MHD_OPTION_HTTPS_CERT_CALLBACK, 0, http_tls_cert_callback);
 		OPT(MHD_OPTION_HTTPS_PRIORITIES, 0, lst->mtls ? HTTP_MTLS_PRIORITIES : HTTP_PUBLIC_PRIORITIES);

@@ -1,7 +1,13 @@
 /* TLS for the HTTP server: the server's certificate chain and key (a PEM file, or an HSM key
  * through hsm/gnutls_bridge) handed to GnuTLS by a certificate callback, and the client
  * certificate chain a peer presented, converted to OpenSSL and verified against tls.client_ca
- * with an X509_STORE built once. */
+ * with an X509_STORE built once.
+ *
+ * On the mTLS listener GnuTLS only requests a client certificate (GNUTLS_CERT_REQUEST, set by
+ * libmicrohttpd because the daemon has trust): it verifies the peer's CertificateVerify (proof
+ * of possession of the leaf's key) but not the chain, so a certificate of any issuer, expired
+ * or not, completes the handshake and is judged here (and, for HTTP_ROUTE_CLIENT_CERT_RAW
+ * routes, by the handler). The trust list is only the CertificateRequest's CA-name hint. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,18 +232,21 @@ out:
 }
 
 STACK_OF(X509) *http_tls_peer_chain(const struct http_tls *t, gnutls_session_t session,
-				    char *why, size_t whylen)
+				    STACK_OF(X509) **presented, char *why, size_t whylen)
 {
 	unsigned n = 0;
 	const gnutls_datum_t *der = gnutls_certificate_get_peers(session, &n);
-	X509 *leaf = NULL;
-	STACK_OF(X509) *untrusted = NULL, *chain = NULL;
+	STACK_OF(X509) *all = NULL, *untrusted = NULL, *chain = NULL;
+	*presented = NULL;
 	why[0] = '\0';
 	if (der == NULL || n == 0)
 		return NULL;
+	all = sk_X509_new_null();
 	untrusted = sk_X509_new_null();
-	if (untrusted == NULL)
+	if (all == NULL || untrusted == NULL) {
+		snprintf(why, whylen, "out of memory");
 		goto out;
+	}
 	for (unsigned i = 0; i < n && i < 10; i++) {
 		const unsigned char *p = der[i].data;
 		X509 *x = d2i_X509(NULL, &p, (long)der[i].size);
@@ -245,18 +254,23 @@ STACK_OF(X509) *http_tls_peer_chain(const struct http_tls *t, gnutls_session_t s
 			snprintf(why, whylen, "client certificate %u is not valid DER", i);
 			goto out;
 		}
-		if (i == 0)
-			leaf = x;
-		else if (!sk_X509_push(untrusted, x)) {
+		if (!sk_X509_push(all, x)) {
 			X509_free(x);
+			snprintf(why, whylen, "out of memory");
+			goto out;
+		}
+		if (i > 0 && !sk_X509_push(untrusted, x)) {   /* borrowed from all */
+			snprintf(why, whylen, "out of memory");
 			goto out;
 		}
 	}
-	chain = http_tls_verify_chain(t, leaf, untrusted, why, whylen);
+	chain = http_tls_verify_chain(t, sk_X509_value(all, 0), untrusted, why, whylen);
+	*presented = all;
+	all = NULL;
 out:
 	ERR_clear_error();
-	X509_free(leaf);
-	sk_X509_pop_free(untrusted, X509_free);
+	sk_X509_free(untrusted);
+	sk_X509_pop_free(all, X509_free);
 	return chain;
 }
 

@@ -6,7 +6,6 @@
  * hsm_xmldsig_sign(); the metadata certificate's base64 is written into KeyInfo once, here. */
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

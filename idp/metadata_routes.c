@@ -2,6 +2,7 @@
  * Cache-Control max-age = cacheDuration and an ETag (If-None-Match answers 304). */
 #include <stdlib.h>
 #include <string.h>
+#include <libxml/parser.h>
 #include "core/config.h"
 #include "core/ctx.h"
 #include "core/log.h"
@@ -71,6 +72,7 @@ int idp_metadata_service_start(struct efos_ctx *ctx, efos_err *e)
 {
 	const struct efos_config *c = ctx->cfg;
 	bool idp = config_has_role(c, "idp");
+	xmlInitParser();   /* once, before any thread parses (idempotent) */
 	if (idp || config_has_role(c, "metadata")) {
 		if (c->idp_metadata_key == NULL && c->idp_metadata_cert == NULL) {
 			log_warn("idp.metadata_key and idp.metadata_cert are not set: %s is not published (503)",

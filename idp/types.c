@@ -26,6 +26,8 @@ void idp_authn_request_free(struct idp_authn_request *r)
 	free(r->sad_requester_id);
 	free_strv(r->principal_attr_names, r->n_principal);
 	free_strv(r->principal_attr_values, r->n_principal);
+	free_strv(r->requester_ids, r->n_requester_ids);
+	free(r->sad_version);
 	*r = (struct idp_authn_request){ 0 };
 }
 

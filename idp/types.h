@@ -54,6 +54,15 @@ struct idp_authn_request {
 	char **principal_attr_values;
 	size_t n_principal;
 	bool is_sigservice;           /* SP has http://id.elegnamnden.se/st/1.0/sigservice */
+
+	/* Added by the intake (idp/authn_request.c). */
+	int received_binding;         /* enum idp_binding the request came with: REDIRECT or POST */
+	int attr_consuming_index;     /* AttributeConsumingServiceIndex, -1 when absent */
+	char **requester_ids;         /* Scoping/RequesterID values (a signature service's requestor) */
+	size_t n_requester_ids;
+	size_t sign_message_len;      /* bytes of sign_message (UTF-8, no NUL inside) */
+	bool sign_message_encrypted;  /* it came as csig:EncryptedMessage */
+	char *sad_version;            /* SADRequest/RequestedVersion ("1.0" when absent) */
 };
 void idp_authn_request_free(struct idp_authn_request *r);
 

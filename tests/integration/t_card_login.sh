@@ -5,10 +5,13 @@
 # (../shared/peers.md).
 #
 #   GET /idp/card/whoami on the mTLS listener: 200 naming the person and loa4; then each refusal
-#   with its own reason: suspended card, revoked card, expired certificate, certificate of an
-#   unknown CA (refused by the TLS layer when the CA is not in tls.client_ca; by the validation
-#   when it is), wrong key usage (the card's signature certificate presented for login); the
-#   same through a trusted reverse proxy's client-certificate header.
+#   with its own EFOS reason code from the validation (the route takes the chain as presented,
+#   HTTP_ROUTE_CLIENT_CERT_RAW, so the TLS layer's own check of tls.client_ca does not pre-empt
+#   it): suspended card, revoked card, expired certificate, certificate of an unknown CA (whether
+#   or not the CA is in tls.client_ca), wrong key usage (a card-auth-shaped certificate whose EKU
+#   is not clientAuth; the card's signature certificate, whose nonRepudiation-only key GnuTLS
+#   refuses in the handshake itself, is refused by reason through the proxy header); the same
+#   through a trusted reverse proxy's client-certificate header.
 #   POST /api/v1/validate/certificate (API client: an EFOS-issued client certificate) for the
 #   same certificates, with the exact reason codes; bad input is 400; a non-EFOS client 403.
 #
@@ -22,7 +25,9 @@
 . "$(dirname "$0")/lib-creds.sh"
 t_init t_card_login
 
-# ---- profiles: the shipped ones plus a 1-second card-auth (for an expired certificate) ---------
+# ---- profiles: the shipped ones plus a 1-second card-auth (for an expired certificate) and a
+# card-auth whose extended key usage is emailProtection instead of clientAuth (wrong key usage
+# that still completes a TLS handshake: keyUsage digitalSignature) ---------------------------
 CREDS_PROFILES=$T/profiles.conf
 {
 	cat "$EFOS_TOP/etc/profiles.conf"
@@ -30,6 +35,10 @@ CREDS_PROFILES=$T/profiles.conf
 	echo "# test only: a card-auth certificate that expires after one second"
 	awk '/^\[card-auth\]/{p=1; print "[card-auth-1s]"; next} /^\[/{p=0} p && !/^validity/' "$EFOS_TOP/etc/profiles.conf"
 	echo "validity = 1s"
+	echo
+	echo "# test only: a card-auth certificate without the clientAuth extended key usage"
+	awk '/^\[card-auth\]/{p=1; print "[card-auth-noclient]"; next} /^\[/{p=0} p && !/^ext_key_usage/' "$EFOS_TOP/etc/profiles.conf"
+	echo "ext_key_usage = emailProtection"
 } >"$CREDS_PROFILES"
 
 CARD=card$$
@@ -194,21 +203,43 @@ proxy_whoami "$AUTH_PEM"
 expect_eq "whoami through the trusted proxy header: 200" "$WHO_CODE" 200
 expect_eq "... loa4" "$(field loa "$WHO_BODY")" "$LOA4"
 
+# No certificate at all: refused by the platform before the route runs.
+out=$(curl -s --max-time 10 -w '\n%{http_code}' --cacert "$T_TLS/ca.crt" "$T_MTLS_URL/idp/card/whoami")
+expect_eq "whoami without a client certificate: 403" "${out##*$'\n'}" 403
+expect_match "... asks for the card" "${out%$'\n'*}" "needs a client certificate \\(your EFOS card\\): none was presented"
+
 # ---- wrong key usage: the card's signature certificate ---------------------------------------------
-# Its key may not sign a TLS handshake (keyUsage nonRepudiation only): the handshake fails
-# (TLS 1.3: the server drops the connection) or the TLS layer refuses its purpose (403).
+# Its key may not sign a TLS handshake (keyUsage nonRepudiation only): GnuTLS refuses its
+# CertificateVerify, so the handshake itself fails (TLS 1.3: the server drops the connection
+# after curl thinks it is done), and no route sees it. Through the proxy header (the proxy
+# asserts possession), the validation refuses it with its reason.
 whoami sign "$SIGN_PEM"
-case $WHO_CODE in 000|403) ok "whoami with the signature certificate is refused ($WHO_CODE)";;
-	*) fail "whoami with the signature certificate is refused" "got: $WHO_CODE $WHO_BODY";; esac
+expect_eq "whoami with the signature certificate: the TLS handshake is refused (000)" "$WHO_CODE" 000
 proxy_whoami "$SIGN_PEM"
 expect_eq "the signature certificate through the proxy header: 403" "$WHO_CODE" 403
-expect_match "... the TLS layer logs why" "$(cat "$T_LOG")" "(unsuitable|unsupported) certificate purpose"
+expect_eq "... reason wrong_key_usage" "$(field reason "$WHO_BODY")" wrong_key_usage
+expect_match "... names the usage" "$WHO_BODY" 'keyUsage nonRepudiation'
 validate "$SIGN_PEM"
 expect_eq "validate the signature certificate for card-auth: 200" "$V_CODE" 200
 expect_eq "... reason wrong_key_usage" "$(field reason "$V_BODY")" wrong_key_usage
 expect_match "... names the usage" "$V_BODY" 'keyUsage nonRepudiation'
 validate "$SIGN_PEM" any
 expect_match "validate it for any purpose: valid, no LoA" "$V_BODY" '"valid":true.*"loa":\[\]'
+
+# A certificate for the card's authentication key from the EFOS card CA with keyUsage
+# digitalSignature but extendedKeyUsage emailProtection (not clientAuth): the handshake
+# completes with the card key, and the validation refuses it over direct TLS.
+creds_issue card-auth-noclient "$CDIR/noclient.pem" --csr "$CDIR/auth.csr" --c SE --o Testmyndigheten --org-id "$ORGNR" \
+	--surname Öberg --given-name Åsa --serial-number "$PNR" --cn "$PERSON_NAME" 2>>"$T/issue.log" ||
+	fail "issue a card-auth certificate without clientAuth" "$(tail -3 "$T/issue.log")"
+sql "UPDATE certificates SET card_id = $CARD_ID WHERE cert_sha256 = decode('$(cert_sha "$CDIR/noclient.pem")', 'hex')" >/dev/null
+whoami auth "$CDIR/noclient.pem"
+expect_eq "whoami with a card-auth certificate without clientAuth (card key): 403" "$WHO_CODE" 403
+expect_eq "... reason wrong_key_usage" "$(field reason "$WHO_BODY")" wrong_key_usage
+expect_match "... names the usage" "$WHO_BODY" 'extendedKeyUsage emailProtection'
+expect_eq "... outcome invalid" "$(field outcome "$WHO_BODY")" invalid
+proxy_whoami "$CDIR/noclient.pem"
+expect_eq "the same through the proxy header: 403 wrong_key_usage" "$WHO_CODE $(field reason "$WHO_BODY")" "403 wrong_key_usage"
 
 # ---- unknown CA -------------------------------------------------------------------------------------
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/self-ca.key" 2>/dev/null
@@ -218,8 +249,22 @@ printf 'basicConstraints=critical,CA:false\nkeyUsage=critical,digitalSignature\n
 openssl x509 -req -in "$CDIR/auth.csr" -CA "$T/self-ca.pem" -CAkey "$T/self-ca.key" -set_serial 0x$(openssl rand -hex 8) \
 	-days 30 -extfile "$T/leaf.ext" -out "$T/self-leaf.pem" 2>/dev/null || fail "a self-made CA's certificate for the card key"
 whoami auth "$T/self-leaf.pem"
-expect_eq "whoami with a self-made CA's certificate: 403" "$WHO_CODE" 403
-expect_match "... refused by the TLS layer: unknown issuer" "$WHO_BODY" "unable to get local issuer certificate"
+expect_eq "whoami with a self-made CA's certificate (card key): 403" "$WHO_CODE" 403
+expect_eq "... reason untrusted_issuer (from the validation, not the TLS layer)" "$(field reason "$WHO_BODY")" untrusted_issuer
+expect_eq "... outcome invalid" "$(field outcome "$WHO_BODY")" invalid
+# The same CA's certificate for a key in a file, chain (leaf + CA) presented over TLS.
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/self-file.key" 2>/dev/null
+openssl req -new -key "$T/self-file.key" -subj "/CN=Someone Else" -out "$T/self-file.csr" 2>/dev/null
+openssl x509 -req -in "$T/self-file.csr" -CA "$T/self-ca.pem" -CAkey "$T/self-ca.key" -set_serial 0x$(openssl rand -hex 8) \
+	-days 30 -extfile "$T/leaf.ext" -out "$T/self-file.pem" 2>/dev/null
+cat "$T/self-file.pem" "$T/self-ca.pem" >"$T/self-file-chain.pem"
+out=$(curl -s --max-time 10 -w '\n%{http_code}' --cacert "$T_TLS/ca.crt" --cert "$T/self-file-chain.pem" --key "$T/self-file.key" \
+	"$T_MTLS_URL/idp/card/whoami")
+expect_eq "whoami with a self-made CA's chain (file key): 403 untrusted_issuer" \
+	"${out##*$'\n'} $(field reason "${out%$'\n'*}")" "403 untrusted_issuer"
+proxy_whoami "$T/self-leaf.pem"
+expect_eq "the self-made CA's certificate through the proxy header: 403 untrusted_issuer" \
+	"$WHO_CODE $(field reason "$WHO_BODY")" "403 untrusted_issuer"
 validate "$T/self-leaf.pem"
 expect_eq "validate it: reason untrusted_issuer" "$(field reason "$V_BODY")" untrusted_issuer
 # A CA the TLS layer accepts (in tls.client_ca) but that is not an EFOS trust anchor.
@@ -243,8 +288,11 @@ creds_issue card-auth-1s "$CDIR/expired.pem" --csr "$CDIR/auth.csr" --c SE --o T
 sql "UPDATE certificates SET card_id = $CARD_ID WHERE cert_sha256 = decode('$(cert_sha "$CDIR/expired.pem")', 'hex')" >/dev/null
 sleep 2
 whoami auth "$CDIR/expired.pem"
-expect_eq "whoami with an expired certificate: 403" "$WHO_CODE" 403
-expect_match "... refused by the TLS layer: expired" "$WHO_BODY" "certificate has expired"
+expect_eq "whoami with an expired certificate (card key): 403" "$WHO_CODE" 403
+expect_eq "... reason expired (from the validation, not the TLS layer)" "$(field reason "$WHO_BODY")" expired
+expect_match "... says when" "$WHO_BODY" '"error":"the certificate [^"]* expired at 20[0-9-]+T'
+proxy_whoami "$CDIR/expired.pem"
+expect_eq "the expired certificate through the proxy header: 403 expired" "$WHO_CODE $(field reason "$WHO_BODY")" "403 expired"
 validate "$CDIR/expired.pem"
 expect_eq "validate it: reason expired" "$(field reason "$V_BODY")" expired
 expect_match "... says when" "$V_BODY" '"message":"the certificate [^"]* expired at 20[0-9-]+T'
@@ -306,6 +354,8 @@ whoami auth "$AUTH_PEM"
 expect_eq "whoami with the suspended card: 403" "$WHO_CODE" 403
 expect_eq "... reason suspended" "$(field reason "$WHO_BODY")" suspended
 expect_match "... certificateHold" "$WHO_BODY" "certificateHold"
+proxy_whoami "$AUTH_PEM"
+expect_eq "the suspended card through the proxy header: 403 suspended" "$WHO_CODE $(field reason "$WHO_BODY")" "403 suspended"
 validate "$AUTH_PEM"
 expect_eq "validate it: reason suspended" "$(field reason "$V_BODY")" suspended
 
@@ -318,6 +368,8 @@ whoami auth "$AUTH_PEM"
 expect_eq "whoami with the revoked card: 403" "$WHO_CODE" 403
 expect_eq "... reason revoked" "$(field reason "$WHO_BODY")" revoked
 expect_match "... keyCompromise, with the time" "$WHO_BODY" "revoked at 20[0-9-]+T[0-9:]+Z, reason keyCompromise"
+proxy_whoami "$AUTH_PEM"
+expect_eq "the revoked card through the proxy header: 403 revoked" "$WHO_CODE $(field reason "$WHO_BODY")" "403 revoked"
 validate "$AUTH_PEM"
 expect_eq "validate it: reason revoked" "$(field reason "$V_BODY")" revoked
 expect_match "... reason code 1 and its time" "$V_BODY" '"revocation":\{"reason":1,"time":"20'

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# A short libFuzzer run of every tests/fuzz/fuzz_*.c target (FUZZ_SMOKE_SECONDS, default 10)
-# so that `make check` catches a parser crash early; `make fuzz` runs them longer.
+# A short libFuzzer run of every tests/fuzz/fuzz_*.c target (FUZZ_SMOKE_SECONDS each, default 8:
+# about a minute for the six targets) so that `make check` catches a parser crash early;
+# `make fuzz` runs them longer.
 # Needs clang and libclang-rt-14-dev (scripts/install-deps.sh installs them).
 set -uo pipefail
 top=${EFOS_TOP:-$(cd "$(dirname "$0")/../.." && pwd)}
 cd "$top" || exit 1
-secs=${FUZZ_SMOKE_SECONDS:-10}
+secs=${FUZZ_SMOKE_SECONDS:-8}
 if ! command -v "${FUZZ_CC:-clang}" >/dev/null 2>&1; then
 	echo "not ok - fuzz_smoke: ${FUZZ_CC:-clang} is not installed (run scripts/install-deps.sh)"
 	exit 1

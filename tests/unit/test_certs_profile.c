@@ -41,12 +41,16 @@ static void test_defaults_load(void **state)
 		fail_msg("%s", e.msg);
 	static const char *const names[] = { "root-ca", "card-ca", "sign-ca", "ocsp-signer", "card-auth",
 					     "card-sign", "card-enc", "tls-server", "saml-signing",
-					     "agency-seal", "officer", "signer" };
+					     "agency-seal", "officer", "signer", "tsa", "api-client" };
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		if (cert_profile_get(ps, names[i]) == NULL)
 			fail_msg("default profile %s missing", names[i]);
 	assert_int_equal(cert_profiles_count(ps), sizeof names / sizeof names[0]);
 	assert_null(cert_profile_get(ps, "nope"));
+	/* RFC 3161 §2.3: the TSA's only EKU, timeStamping, critical. */
+	assert_true(cert_profile_get(ps, "tsa")->ext_key_usage_critical);
+	assert_int_equal(cert_profile_get(ps, "tsa")->n_ext_key_usage, 1);
+	assert_false(cert_profile_get(ps, "api-client")->ext_key_usage_critical);
 
 	const struct cert_profile *p = cert_profile_get(ps, "root-ca");
 	assert_string_equal(p->issuer, "self");

@@ -1,6 +1,6 @@
 /* The HTTP server against a real TLS client: routing, limits (413, 431, 503) with the server
  * still serving afterwards, client certificates on the mTLS listener and through a trusted
- * proxy header, no TLS session resumption on the mTLS listener, request ids, security
+ * proxy header (verified, and raw: as presented, for the route to validate itself), no TLS session resumption on the mTLS listener, request ids, security
  * headers, /metrics and /healthz. */
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,7 +19,30 @@
 #include "test_http_util.h"
 
 static char dir[128];
-static struct tcert server, client_ca, client, rogue, ca_intermediate_user;
+static struct tcert server, client_ca, client, rogue, ca_intermediate_user, expired, sign_only,
+	no_eku_usage;
+
+/* A certificate of client_ca with the given keyUsage and EKU (NULL: none), valid from
+ * now+from_s to now+to_s. */
+static void make_custom(struct tcert *c, const char *cn, const char *ku, const char *eku, long from_s, long to_s)
+{
+	c->key = t_keygen();
+	c->cert = X509_new();
+	X509_set_version(c->cert, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(c->cert), 1000 + (long)(cn[0]));
+	X509_gmtime_adj(X509_getm_notBefore(c->cert), from_s);
+	X509_gmtime_adj(X509_getm_notAfter(c->cert), to_s);
+	X509_set_pubkey(c->cert, c->key);
+	X509_NAME *name = X509_get_subject_name(c->cert);
+	X509_NAME_add_entry_by_txt(name, "O", MBSTRING_ASC, (const unsigned char *)"EFOS test", -1, -1, 0);
+	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+	X509_set_issuer_name(c->cert, X509_get_subject_name(client_ca.cert));
+	t_ext(c->cert, client_ca.cert, NID_basic_constraints, "critical,CA:FALSE");
+	t_ext(c->cert, client_ca.cert, NID_key_usage, ku);
+	if (eku != NULL)
+		t_ext(c->cert, client_ca.cert, NID_ext_key_usage, eku);
+	X509_sign(c->cert, client_ca.key, EVP_sha256());
+}
 
 /* ---------------------------------------------------------------- handlers */
 
@@ -42,6 +65,19 @@ static void h_card(struct http_request *req, struct http_response *resp)
 	X509 *leaf = sk_X509_value(req->client_chain, 0);
 	X509_NAME_oneline(X509_get_subject_name(leaf), subj, sizeof subj);
 	http_resp_body(resp, "text/plain", subj, strlen(subj));
+}
+
+/* HTTP_ROUTE_CLIENT_CERT_RAW: reports what the handler got. */
+static void h_raw(struct http_request *req, struct http_response *resp)
+{
+	char subj[256] = "", out[768];
+	X509 *leaf = sk_X509_value(req->client_chain_presented, 0);
+	if (leaf != NULL)
+		X509_NAME_oneline(X509_get_subject_name(leaf), subj, sizeof subj);
+	int n = snprintf(out, sizeof out, "subject=%s\npresented=%d\nverified=%s\nerror=%s\n", subj,
+			 sk_X509_num(req->client_chain_presented), req->client_chain ? "yes" : "no",
+			 req->client_verify_error ? req->client_verify_error : "-");
+	http_resp_body(resp, "text/plain", out, (size_t)n);
 }
 
 static void h_form(struct http_request *req, struct http_response *resp)
@@ -71,6 +107,7 @@ static const struct http_route routes[] = {
 	{ "GET", "/hello", 0, h_hello, "hello" },
 	{ "POST", "/echo", 0, h_echo, "echo" },
 	{ "GET", "/card", HTTP_ROUTE_CLIENT_CERT, h_card, "card" },
+	{ "GET", "/raw", HTTP_ROUTE_CLIENT_CERT_RAW, h_raw, "raw" },
 	{ "GET", "/files/", HTTP_ROUTE_PREFIX, h_hello, "files" },
 	{ "POST", "/form", 0, h_form, "form" },
 	{ "GET", "/fail", 0, h_fail, "fail" },
@@ -161,6 +198,12 @@ static int group_setup(void **state)
 	t_write(&rogue, dir, "rogue");
 	/* right CA, but a server-only certificate: purpose sslclient must refuse it */
 	t_make_cert(&ca_intermediate_user, "Server Only", &client_ca, false, "serverAuth", NULL);
+	/* right CA, but expired an hour ago */
+	make_custom(&expired, "Expired Eriksson", "critical,digitalSignature", "clientAuth", -7200, -3600);
+	/* right CA, but a signature (nonRepudiation) certificate */
+	make_custom(&sign_only, "Signing Svensson", "critical,nonRepudiation", NULL, -3600, 86400);
+	/* right CA and keyUsage, but no clientAuth EKU */
+	make_custom(&no_eku_usage, "Email Ek", "critical,digitalSignature", "emailProtection", -3600, 86400);
 	return 0;
 }
 
@@ -171,6 +214,9 @@ static int group_teardown(void **state)
 	t_free_cert(&client);
 	t_free_cert(&rogue);
 	t_free_cert(&ca_intermediate_user);
+	t_free_cert(&expired);
+	t_free_cert(&sign_only);
+	t_free_cert(&no_eku_usage);
 	t_rmdir(dir);
 	return 0;
 }
@@ -391,6 +437,133 @@ static void test_client_cert(void **state)
 	stop(&f);
 }
 
+/* HTTP_ROUTE_CLIENT_CERT_RAW: the handler gets whatever was presented, with the platform's
+ * verdict, and validates it itself; without a certificate, 403 before the handler. */
+static void test_client_cert_raw(void **state)
+{
+	struct fixture f;
+	base_config(&f.cfg);
+	start(&f);
+	struct tresp r;
+
+	/* a certificate that verifies: both chains, no error */
+	assert_int_equal(t_request(f.mport, &client, "GET", "/raw", NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "subject=/O=EFOS test/CN=Anna Andersson\n"));
+	assert_non_null(strstr(r.body, "presented=1\n"));
+	assert_non_null(strstr(r.body, "verified=yes\n"));
+	assert_non_null(strstr(r.body, "error=-\n"));
+	t_resp_free(&r);
+
+	/* self-signed (an issuer the server does not know): reaches the handler, with the reason */
+	for (int v = 0; v < 2; v++) {
+		struct tconn c;
+		assert_int_equal(t_connect_opts(&c, f.mport, &rogue, NULL,
+						v == 0 ? TLS1_2_VERSION : TLS1_3_VERSION, NULL), 0);
+		const char *req = "GET /raw HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+		t_write_all(&c, req, strlen(req));
+		assert_int_equal(t_read_resp(&c, &r), 0);
+		t_close(&c);
+		assert_int_equal(r.status, 200);
+		assert_non_null(strstr(r.body, "CN=Mallory"));
+		assert_non_null(strstr(r.body, "verified=no\n"));
+		assert_non_null(strstr(r.body, "error=client certificate not accepted: self-signed certificate"));
+		t_resp_free(&r);
+	}
+	/* ...while the verified-certificate route still refuses it */
+	assert_int_equal(t_request(f.mport, &rogue, "GET", "/card", NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 403);
+	t_resp_free(&r);
+
+	/* expired, wrong EKU, signature-only keyUsage: each reaches the handler with its reason */
+	assert_int_equal(t_request(f.mport, &expired, "GET", "/raw", NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "CN=Expired Eriksson"));
+	assert_non_null(strstr(r.body, "error=client certificate not accepted: certificate has expired"));
+	t_resp_free(&r);
+	assert_int_equal(t_request(f.mport, &ca_intermediate_user, "GET", "/raw", NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "CN=Server Only"));
+	assert_non_null(strstr(r.body, "verified=no\n"));
+	assert_non_null(strstr(r.body, "certificate purpose"));
+	t_resp_free(&r);
+	assert_int_equal(t_request(f.mport, &no_eku_usage, "GET", "/raw", NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "CN=Email Ek"));
+	assert_non_null(strstr(r.body, "certificate purpose"));
+	t_resp_free(&r);
+	/* nonRepudiation only (a signature certificate): GnuTLS refuses its CertificateVerify in
+	 * the handshake (TLS 1.2: the handshake fails; TLS 1.3: the client thinks it is done, the
+	 * server then drops the connection), so no route ever sees it */
+	for (int v = 0; v < 2; v++) {
+		struct tconn c;
+		int rc = t_connect_opts(&c, f.mport, &sign_only, NULL, v == 0 ? TLS1_2_VERSION : TLS1_3_VERSION, NULL);
+		if (rc == 0) {
+			const char *req = "GET /raw HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
+			t_write_all(&c, req, strlen(req));
+			rc = t_read_resp(&c, &r);
+			if (rc == 0)
+				t_resp_free(&r);
+		}
+		if (c.ctx != NULL)
+			t_close(&c);
+		assert_int_not_equal(rc, 0);
+	}
+
+	/* no certificate: 403 before the handler */
+	assert_int_equal(t_request(f.mport, NULL, "GET", "/raw", NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 403);
+	assert_non_null(strstr(r.body, "needs a client certificate"));
+	assert_non_null(strstr(r.body, "none was presented"));
+	assert_null(strstr(r.body, "subject="));
+	t_resp_free(&r);
+
+	/* the public listener does not ask for one: say where to go */
+	assert_int_equal(t_request(f.port, &client, "GET", "/raw", NULL, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 403);
+	assert_non_null(strstr(r.body, "https://card.example.se/raw"));
+	t_resp_free(&r);
+	stop(&f);
+
+	/* through a trusted proxy's header: the chain as carried, with the verdict */
+	char *esc = t_escaped_pem(rogue.cert), *hdr = NULL;
+	assert_true(asprintf(&hdr, "X-SSL-Client-Cert: %s\r\n", esc) > 0);
+	base_config(&f.cfg);
+	f.cfg.http_max_header_bytes = 16384;
+	f.cfg.proxy_trusted[0] = "127.0.0.1";
+	f.cfg.n_proxy_trusted = 1;
+	f.cfg.proxy_cert_header = "X-SSL-Client-Cert";
+	start(&f);
+	assert_int_equal(t_request(f.port, NULL, "GET", "/raw", hdr, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.body, "CN=Mallory"));
+	assert_non_null(strstr(r.body, "verified=no\n"));
+	assert_non_null(strstr(r.body, "error=client certificate not accepted: self-signed certificate"));
+	t_resp_free(&r);
+	assert_int_equal(t_request(f.port, NULL, "GET", "/card", hdr, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 403);
+	t_resp_free(&r);
+	/* a header that holds no certificate is no certificate */
+	assert_int_equal(t_request(f.port, NULL, "GET", "/raw", "X-SSL-Client-Cert: garbage\r\n", NULL, 0, &r), 0);
+	assert_int_equal(r.status, 403);
+	t_resp_free(&r);
+	stop(&f);
+
+	/* from an address that is not a trusted proxy: ignored, so no certificate */
+	base_config(&f.cfg);
+	f.cfg.http_max_header_bytes = 16384;
+	f.cfg.proxy_trusted[0] = "192.0.2.1";
+	f.cfg.n_proxy_trusted = 1;
+	f.cfg.proxy_cert_header = "X-SSL-Client-Cert";
+	start(&f);
+	assert_int_equal(t_request(f.port, NULL, "GET", "/raw", hdr, NULL, 0, &r), 0);
+	assert_int_equal(r.status, 403);
+	t_resp_free(&r);
+	stop(&f);
+	free(hdr);
+	free(esc);
+}
+
 static void test_no_resumption_on_mtls(void **state)
 {
 	struct fixture f;
@@ -571,6 +744,7 @@ int main(void)
 		cmocka_unit_test(test_header_limit),
 		cmocka_unit_test(test_connection_limit),
 		cmocka_unit_test(test_client_cert),
+		cmocka_unit_test(test_client_cert_raw),
 		cmocka_unit_test(test_no_resumption_on_mtls),
 		cmocka_unit_test(test_proxy_header),
 		cmocka_unit_test(test_metrics_and_healthz),

@@ -1,0 +1,796 @@
+/* The seal API (seal_api.h, docs/seal-api.md).
+ *
+ * A request goes: who is calling (the TLS client certificate, verified by core/http against
+ * tls.client_ca, looked up by its SHA-256 in api_clients: active, its organisation active, the
+ * certificate not revoked or on hold if EFOS issued it) -> what is asked (JSON or raw body,
+ * bounded, checked field by field) -> may it (the key name is among the client's key_names,
+ * the format among its formats, the key is its organisation's and active) -> sign (seal.c,
+ * key in the HSM; B-T through the TSA with a serial from the same database connection) ->
+ * audit "seal.sign" with the document digest in a transaction -> answer. A refusal of a known
+ * client is audited too ("denied").
+ *
+ * Seal keys are found in the HSM on first use and kept (seal_keys.id, checked against the
+ * SHA-256 of cert_der so that a re-certified key is reloaded). */
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <jansson.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include "core/audit.h"
+#include "core/config.h"
+#include "core/ctx.h"
+#include "core/db.h"
+#include "core/log.h"
+#include "hsm/bridge.h"
+#include "hsm/hsm.h"
+#include "signer/seal.h"
+#include "signer/seal_api.h"
+#include "signer/tsa.h"
+
+#define KEY_NAME_MAX 64
+#define MAX_CHAIN 10
+
+/* ---------------------------------------------------------------------------- the service */
+
+struct cached_key {
+	long id;
+	unsigned char cert_sha256[32];
+	struct hsm_key *hk;
+	EVP_PKEY *pkey;
+	X509 *cert;
+	STACK_OF(X509) *chain;
+	struct cached_key *next;
+};
+
+static struct {
+	pthread_mutex_t mu;
+	struct hsm_key *tsa_hk;
+	EVP_PKEY *tsa_pkey;
+	struct signer_tsa *tsa;
+	struct cached_key *keys;   /* never freed before stop: a request may be using one */
+} svc = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+struct signer_tsa *signer_seal_tsa(void)
+{
+	return svc.tsa;
+}
+
+static int load_pem_chain(const char *path, X509 **leaf, STACK_OF(X509) **chain, efos_err *e)
+{
+	FILE *fp = fopen(path, "r");
+	X509 *x;
+	*leaf = NULL;
+	*chain = sk_X509_new_null();
+	if (fp == NULL || *chain == NULL) {
+		if (fp)
+			fclose(fp);
+		return efos_fail(e, EFOS_E_CONFIG, "%s: cannot read", path);
+	}
+	while ((x = PEM_read_X509(fp, NULL, NULL, NULL)) != NULL) {
+		if (*leaf == NULL)
+			*leaf = x;
+		else if (sk_X509_num(*chain) >= MAX_CHAIN || !sk_X509_push(*chain, x)) {
+			X509_free(x);
+			break;
+		}
+	}
+	ERR_clear_error();
+	fclose(fp);
+	if (*leaf == NULL)
+		return efos_fail(e, EFOS_E_CONFIG, "%s: no PEM certificate in it", path);
+	return 0;
+}
+
+int signer_seal_service_start(struct efos_ctx *ctx, efos_err *e)
+{
+	const struct efos_config *c = ctx->cfg;
+	X509 *cert = NULL;
+	STACK_OF(X509) *chain = NULL;
+	int rc = -1;
+	if (c->signer_tsa_key == NULL) {
+		if (c->signer_tsa_cert != NULL)
+			return efos_fail(e, EFOS_E_CONFIG, "signer.tsa_cert is set but signer.tsa_key is not");
+		log_warn("signer.tsa_key is not set: /tsa and B-T signatures answer 503");
+		return 0;
+	}
+	if (c->signer_tsa_cert == NULL)
+		return efos_fail(e, EFOS_E_CONFIG, "signer.tsa_key needs signer.tsa_cert (the TSA certificate "
+				 "and its chain, PEM)");
+	if (hsm_key_find(ctx->hsm, c->signer_tsa_key, &svc.tsa_hk, e) != 0) {
+		efos_wrap(e, "signer.tsa_key %s", c->signer_tsa_key);
+		goto out;
+	}
+	if ((svc.tsa_pkey = hsm_evp_pkey(svc.tsa_hk, e)) == NULL ||
+	    load_pem_chain(c->signer_tsa_cert, &cert, &chain, e) != 0)
+		goto out;
+	struct signer_tsa_params tp = {
+		.cert = cert, .chain = chain, .key = svc.tsa_pkey, .policy_oid = c->signer_tsa_policy,
+		.accuracy_ms = c->signer_tsa_accuracy_ms,
+	};
+	if (signer_tsa_new(&tp, &svc.tsa, e) != 0) {
+		efos_wrap(e, "signer.tsa_cert %s", c->signer_tsa_cert);
+		goto out;
+	}
+	log_info("timestamp authority ready: policy %s", c->signer_tsa_policy);
+	rc = 0;
+out:
+	X509_free(cert);
+	sk_X509_pop_free(chain, X509_free);
+	if (rc != 0)
+		signer_seal_service_stop();
+	return rc;
+}
+
+void signer_seal_service_stop(void)
+{
+	pthread_mutex_lock(&svc.mu);
+	signer_tsa_free(svc.tsa);
+	svc.tsa = NULL;
+	EVP_PKEY_free(svc.tsa_pkey);
+	svc.tsa_pkey = NULL;
+	hsm_key_free(svc.tsa_hk);
+	svc.tsa_hk = NULL;
+	while (svc.keys != NULL) {
+		struct cached_key *k = svc.keys;
+		svc.keys = k->next;
+		EVP_PKEY_free(k->pkey);
+		hsm_key_free(k->hk);
+		X509_free(k->cert);
+		sk_X509_pop_free(k->chain, X509_free);
+		free(k);
+	}
+	pthread_mutex_unlock(&svc.mu);
+}
+
+/* ---------------------------------------------------------------------------- helpers */
+
+/* Strict base64 (whitespace allowed, padding required); NULL when it is not base64. An empty
+ * string is a valid empty value (*outlen 0). */
+static unsigned char *b64_decode(const char *s, size_t *outlen)
+{
+	size_t n = strlen(s), k = 0;
+	char *clean = malloc(n + 1);
+	unsigned char *out = NULL;
+	if (clean == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (isspace(ch))
+			continue;
+		if (!isalnum(ch) && ch != '+' && ch != '/' && ch != '=')
+			goto out;
+		clean[k++] = (char)ch;
+	}
+	clean[k] = '\0';
+	if (k % 4 != 0)
+		goto out;
+	out = malloc(k / 4 * 3 + 1);
+	if (out == NULL || k == 0) {
+		*outlen = 0;
+		goto out;
+	}
+	int len = EVP_DecodeBlock(out, (const unsigned char *)clean, (int)k);
+	if (len < 0) {
+		free(out);
+		out = NULL;
+		goto out;
+	}
+	size_t pad = (clean[k - 1] == '=') + (clean[k - 2] == '=');
+	*outlen = (size_t)len - pad;
+out:
+	free(clean);
+	return out;
+}
+
+static char *b64_encode(const unsigned char *d, size_t n)
+{
+	char *out = malloc(4 * ((n + 2) / 3) + 1);
+	if (out != NULL)
+		EVP_EncodeBlock((unsigned char *)out, d, (int)n);
+	return out;
+}
+
+static void hex(const unsigned char *b, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[b[i] >> 4];
+		out[2 * i + 1] = digits[b[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+static bool valid_key_name(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > KEY_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
+			return false;
+	return true;
+}
+
+/* Is word in the comma-separated list? */
+static bool in_list(const char *list, const char *word)
+{
+	size_t wl = strlen(word);
+	for (const char *p = list; *p;) {
+		size_t l = strcspn(p, ",");
+		if (l == wl && strncmp(p, word, wl) == 0)
+			return true;
+		p += l;
+		if (*p == ',')
+			p++;
+	}
+	return false;
+}
+
+static unsigned char *unescape_bytea(const char *v, size_t *len)
+{
+	return PQunescapeBytea((const unsigned char *)v, len);
+}
+
+/* ---------------------------------------------------------------------------- the client */
+
+struct api_client {
+	long id;
+	long org_id;
+	char orgnr[11];
+	char subject[512];
+	char key_names[1024];   /* comma-separated */
+	char formats[128];
+};
+
+/* 0: known and allowed; else the response is written (403/503) and -1 returned. */
+static int client_lookup(PGconn *c, struct http_request *req, struct http_response *resp,
+			 struct api_client *cl)
+{
+	X509 *leaf = sk_X509_value(req->client_chain, 0);
+	unsigned char *der = NULL, sha[32];
+	char shahex[65];
+	efos_err e = { 0 };
+	int n = leaf ? i2d_X509(leaf, &der) : -1;
+	if (n <= 0 || !EVP_Digest(der, (size_t)n, sha, NULL, EVP_sha256(), NULL)) {
+		OPENSSL_free(der);
+		http_resp_error(resp, 500, "internal error; quote the request id when reporting it");
+		return -1;
+	}
+	OPENSSL_free(der);
+	hex(sha, 32, shahex);
+	const char *params[] = { shahex };
+	PGresult *r = db_exec(c,
+		"SELECT a.id, a.org_id, o.orgnr, a.subject, array_to_string(a.key_names, ','), "
+		"array_to_string(a.formats, ','), a.status, o.status, "
+		"coalesce((SELECT status FROM certificates WHERE cert_sha256 = a.cert_sha256), '') "
+		"FROM api_clients a JOIN organisations o ON o.id = a.org_id "
+		"WHERE a.cert_sha256 = decode($1, 'hex')", 1, params, &e);
+	if (r == NULL) {
+		http_resp_from_err(resp, &e);
+		return -1;
+	}
+	int rc = -1;
+	if (PQntuples(r) != 1) {
+		log_info("seal API: client certificate %s is not registered", shahex);
+		http_resp_error(resp, 403, "this client certificate (SHA-256 %s) is not registered for the seal "
+				"API; an operator binds it to an organisation with `efosctl seal client add`", shahex);
+	} else if (strcmp(PQgetvalue(r, 0, 6), "active") != 0) {
+		http_resp_error(resp, 403, "this API client is disabled");
+	} else if (strcmp(PQgetvalue(r, 0, 7), "active") != 0) {
+		http_resp_error(resp, 403, "the organisation of this API client is suspended");
+	} else if (PQgetvalue(r, 0, 8)[0] != '\0' && strcmp(PQgetvalue(r, 0, 8), "good") != 0) {
+		http_resp_error(resp, 403, "this client certificate is %s",
+				strcmp(PQgetvalue(r, 0, 8), "hold") == 0 ? "suspended (on hold)" : "revoked");
+	} else {
+		cl->id = atol(PQgetvalue(r, 0, 0));
+		cl->org_id = atol(PQgetvalue(r, 0, 1));
+		snprintf(cl->orgnr, sizeof cl->orgnr, "%s", PQgetvalue(r, 0, 2));
+		snprintf(cl->subject, sizeof cl->subject, "%s", PQgetvalue(r, 0, 3));
+		snprintf(cl->key_names, sizeof cl->key_names, "%s", PQgetvalue(r, 0, 4));
+		snprintf(cl->formats, sizeof cl->formats, "%s", PQgetvalue(r, 0, 5));
+		rc = 0;
+	}
+	PQclear(r);
+	return rc;
+}
+
+/* ---------------------------------------------------------------------------- the request */
+
+struct sign_req {
+	bool json;                     /* answer in JSON (the request was JSON) */
+	char format[16];
+	enum seal_packaging packaging;
+	const EVP_MD *md;
+	const unsigned char *document; /* points into body or doc_buf */
+	size_t document_len;
+	unsigned char *doc_buf;        /* decoded base64 */
+	unsigned char *digest;
+	size_t digest_len;
+	char key[KEY_NAME_MAX + 1];
+	bool timestamp;
+};
+
+static void sign_req_free(struct sign_req *s)
+{
+	free(s->doc_buf);
+	free(s->digest);
+}
+
+static int parse_packaging(const char *v, struct sign_req *s, char *why, size_t cap)
+{
+	if (!strcmp(v, "detached"))
+		s->packaging = SEAL_DETACHED;
+	else if (!strcmp(v, "enveloping"))
+		s->packaging = SEAL_ENVELOPING;
+	else
+		return snprintf(why, cap, "packaging \"%.40s\" is not supported (detached or enveloping)", v), -1;
+	return 0;
+}
+
+static int parse_format(const char *v, struct sign_req *s, char *why, size_t cap)
+{
+	if (!strcmp(v, "cades")) {
+		snprintf(s->format, sizeof s->format, "cades");
+		return 0;
+	}
+	if (!strcmp(v, "xades") || !strcmp(v, "pades"))
+		return snprintf(why, cap, "format \"%s\" is not available yet; use \"cades\"", v), -1;
+	return snprintf(why, cap, "format \"%.40s\" is not supported (cades)", v), -1;
+}
+
+static int parse_md(const char *v, struct sign_req *s, char *why, size_t cap)
+{
+	if ((s->md = seal_md_by_name(v)) == NULL)
+		return snprintf(why, cap, "digest_algorithm \"%.40s\" is not supported (sha256, sha384, sha512)", v), -1;
+	return 0;
+}
+
+static int parse_key(const char *v, struct sign_req *s, char *why, size_t cap)
+{
+	if (!valid_key_name(v))
+		return snprintf(why, cap, "key \"%.70s\" is not a key name (1 to %d letters, digits, . _ -)", v,
+				KEY_NAME_MAX), -1;
+	snprintf(s->key, sizeof s->key, "%s", v);
+	return 0;
+}
+
+static int parse_json(struct http_request *req, struct sign_req *s, char *why, size_t cap)
+{
+	json_error_t je;
+	json_t *root = json_loadb((const char *)req->body, req->body_len, JSON_REJECT_DUPLICATES, &je);
+	int rc = -1;
+	if (root == NULL)
+		return snprintf(why, cap, "the request body is not valid JSON: %s (line %d, column %d)", je.text,
+				je.line, je.column), -1;
+	if (!json_is_object(root)) {
+		snprintf(why, cap, "the request body must be a JSON object");
+		goto out;
+	}
+	const char *k;
+	json_t *v;
+	const char *document = NULL, *digest = NULL;
+	json_object_foreach(root, k, v) {
+		bool str = json_is_string(v);
+		const char *sv = str ? json_string_value(v) : NULL;
+		if (!strcmp(k, "format") && str) {
+			if (parse_format(sv, s, why, cap) != 0)
+				goto out;
+		} else if (!strcmp(k, "packaging") && str) {
+			if (parse_packaging(sv, s, why, cap) != 0)
+				goto out;
+		} else if (!strcmp(k, "digest_algorithm") && str) {
+			if (parse_md(sv, s, why, cap) != 0)
+				goto out;
+		} else if (!strcmp(k, "key") && str) {
+			if (parse_key(sv, s, why, cap) != 0)
+				goto out;
+		} else if (!strcmp(k, "document") && str) {
+			document = sv;
+		} else if (!strcmp(k, "digest") && str) {
+			digest = sv;
+		} else if (!strcmp(k, "timestamp") && json_is_boolean(v)) {
+			s->timestamp = json_is_true(v);
+		} else if (!strcmp(k, "format") || !strcmp(k, "packaging") || !strcmp(k, "digest_algorithm") ||
+			   !strcmp(k, "key") || !strcmp(k, "document") || !strcmp(k, "digest")) {
+			snprintf(why, cap, "\"%s\" must be a string", k);
+			goto out;
+		} else if (!strcmp(k, "timestamp")) {
+			snprintf(why, cap, "\"timestamp\" must be true or false");
+			goto out;
+		} else {
+			snprintf(why, cap, "unknown member \"%.60s\" (format, packaging, document, digest, "
+				 "digest_algorithm, key, timestamp)", k);
+			goto out;
+		}
+	}
+	if ((document == NULL) == (digest == NULL)) {
+		snprintf(why, cap, "give exactly one of \"document\" (base64 of the document) and \"digest\" "
+			 "(base64 of its digest)");
+		goto out;
+	}
+	if (document != NULL) {
+		if ((s->doc_buf = b64_decode(document, &s->document_len)) == NULL) {
+			snprintf(why, cap, "\"document\" is not base64");
+			goto out;
+		}
+		s->document = s->doc_buf;
+	} else if ((s->digest = b64_decode(digest, &s->digest_len)) == NULL || s->digest_len == 0) {
+		snprintf(why, cap, "\"digest\" is not base64");
+		goto out;
+	}
+	rc = 0;
+out:
+	json_decref(root);
+	return rc;
+}
+
+/* Raw body: the document (or with input=digest, the digest's bytes); the rest in the query. */
+static int parse_raw(struct http_request *req, struct sign_req *s, char *why, size_t cap)
+{
+	const char *v;
+	if ((v = http_req_query(req, "format")) != NULL && parse_format(v, s, why, cap) != 0)
+		return -1;
+	if ((v = http_req_query(req, "packaging")) != NULL && parse_packaging(v, s, why, cap) != 0)
+		return -1;
+	if ((v = http_req_query(req, "digest_algorithm")) != NULL && parse_md(v, s, why, cap) != 0)
+		return -1;
+	if ((v = http_req_query(req, "key")) != NULL && parse_key(v, s, why, cap) != 0)
+		return -1;
+	if ((v = http_req_query(req, "timestamp")) != NULL) {
+		if (!strcmp(v, "true") || !strcmp(v, "1"))
+			s->timestamp = true;
+		else if (strcmp(v, "false") != 0 && strcmp(v, "0") != 0)
+			return snprintf(why, cap, "timestamp=%.20s: expected true or false", v), -1;
+	}
+	v = http_req_query(req, "input");
+	if (v == NULL || !strcmp(v, "document")) {
+		s->document = req->body;
+		s->document_len = req->body_len;
+	} else if (!strcmp(v, "digest")) {
+		if (req->body_len == 0 || req->body_len > EVP_MAX_MD_SIZE)
+			return snprintf(why, cap, "input=digest: the body must be the digest's bytes (%zu bytes given)",
+					req->body_len), -1;
+		if ((s->digest = malloc(req->body_len)) == NULL)
+			return snprintf(why, cap, "out of memory"), -1;
+		memcpy(s->digest, req->body, req->body_len);
+		s->digest_len = req->body_len;
+	} else {
+		return snprintf(why, cap, "input=%.20s: expected document or digest", v), -1;
+	}
+	return 0;
+}
+
+static int parse_request(struct http_request *req, struct sign_req *s, char *why, size_t cap)
+{
+	const char *ct = http_req_header(req, "Content-Type");
+	snprintf(s->format, sizeof s->format, "cades");
+	s->packaging = SEAL_DETACHED;
+	s->md = EVP_sha256();
+	s->json = ct != NULL && strncasecmp(ct, "application/json", 16) == 0;
+	int rc = s->json ? parse_json(req, s, why, cap) : parse_raw(req, s, why, cap);
+	if (rc != 0)
+		return -1;
+	if (s->key[0] == '\0')
+		return snprintf(why, cap, "name the seal key to sign with (\"key\")"), -1;
+	if (s->digest != NULL && s->packaging != SEAL_DETACHED)
+		return snprintf(why, cap, "a hash-only request (\"digest\") can only make a detached signature"), -1;
+	if (s->digest != NULL && s->digest_len != (size_t)EVP_MD_get_size(s->md))
+		return snprintf(why, cap, "the digest is %zu bytes long; a %s digest is %d bytes", s->digest_len,
+				seal_md_name(s->md), EVP_MD_get_size(s->md)), -1;
+	return 0;
+}
+
+/* ---------------------------------------------------------------------------- the key */
+
+static int parse_chain_der(const unsigned char *d, size_t n, STACK_OF(X509) **out)
+{
+	*out = sk_X509_new_null();
+	if (*out == NULL)
+		return -1;
+	const unsigned char *p = d, *end = d + n;
+	while (p < end) {
+		X509 *x = d2i_X509(NULL, &p, (long)(end - p));
+		if (x == NULL || sk_X509_num(*out) >= MAX_CHAIN || !sk_X509_push(*out, x)) {
+			X509_free(x);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* The cached key for a seal_keys row, loading it from the HSM if needed. Borrowed. */
+static struct cached_key *key_get(struct hsm *h, long id, const char *uri, const unsigned char *cert_der,
+				  size_t cert_len, const unsigned char *chain_der, size_t chain_len, efos_err *e)
+{
+	unsigned char sha[32];
+	struct cached_key *k;
+	if (!EVP_Digest(cert_der, cert_len, sha, NULL, EVP_sha256(), NULL))
+		return efos_fail(e, EFOS_E_INTERNAL, "SHA-256"), NULL;
+	pthread_mutex_lock(&svc.mu);
+	for (k = svc.keys; k != NULL; k = k->next)
+		if (k->id == id && memcmp(k->cert_sha256, sha, 32) == 0)
+			break;
+	if (k != NULL)
+		goto out;
+	if ((k = calloc(1, sizeof *k)) == NULL) {
+		efos_fail(e, EFOS_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	k->id = id;
+	memcpy(k->cert_sha256, sha, 32);
+	const unsigned char *p = cert_der;
+	if ((k->cert = d2i_X509(NULL, &p, (long)cert_len)) == NULL ||
+	    parse_chain_der(chain_der, chain_len, &k->chain) != 0) {
+		efos_fail(e, EFOS_E_INTERNAL, "seal key %ld: its stored certificate or chain does not parse", id);
+		goto bad;
+	}
+	if (hsm_key_find(h, uri, &k->hk, e) != 0) {
+		efos_wrap(e, "seal key %ld (%s)", id, uri);
+		if (e->code == EFOS_E_NOTFOUND)
+			e->code = EFOS_E_INTERNAL;   /* the row names a key the HSM does not have */
+		goto bad;
+	}
+	if ((k->pkey = hsm_evp_pkey(k->hk, e)) == NULL)
+		goto bad;
+	if (X509_check_private_key(k->cert, k->pkey) != 1) {
+		efos_fail(e, EFOS_E_INTERNAL, "seal key %ld: the certificate does not belong to the key %s", id, uri);
+		goto bad;
+	}
+	k->next = svc.keys;
+	svc.keys = k;
+	goto out;
+bad:
+	ERR_clear_error();
+	EVP_PKEY_free(k->pkey);
+	hsm_key_free(k->hk);
+	X509_free(k->cert);
+	sk_X509_pop_free(k->chain, X509_free);
+	free(k);
+	k = NULL;
+out:
+	pthread_mutex_unlock(&svc.mu);
+	return k;
+}
+
+struct key_row {
+	long id;
+	struct cached_key *ck;
+	char cert_status[16];
+};
+
+/* 0 with k set; else the response is written and -1 returned (*denied: a 403 to audit). */
+static int key_lookup(PGconn *c, struct http_request *req, struct http_response *resp,
+		      const struct api_client *cl, const struct sign_req *s, struct key_row *k, bool *denied)
+{
+	efos_err e = { 0 };
+	char org[24];
+	*denied = false;
+	if (!in_list(cl->formats, s->format)) {
+		*denied = true;
+		http_resp_error(resp, 403, "this API client may not make %s signatures", s->format);
+		return -1;
+	}
+	if (!in_list(cl->key_names, s->key)) {
+		*denied = true;
+		http_resp_error(resp, 403, "this API client may not use the seal key \"%s\"", s->key);
+		return -1;
+	}
+	snprintf(org, sizeof org, "%ld", cl->org_id);
+	const char *params[] = { org, s->key };
+	PGresult *r = db_exec(c,
+		"SELECT id, key_uri, cert_der, chain_der, status, "
+		"coalesce((SELECT status FROM certificates WHERE cert_sha256 = sha256(k.cert_der)), '') "
+		"FROM seal_keys k WHERE org_id = $1 AND name = $2", 2, params, &e);
+	if (r == NULL) {
+		http_resp_from_err(resp, &e);
+		return -1;
+	}
+	int rc = -1;
+	size_t cl_len = 0, ch_len = 0;
+	unsigned char *cert = NULL, *chain = NULL;
+	if (PQntuples(r) != 1) {
+		http_resp_error(resp, 404, "organisation %s has no seal key \"%s\"", cl->orgnr, s->key);
+		goto out;
+	}
+	if (strcmp(PQgetvalue(r, 0, 4), "active") != 0) {
+		http_resp_error(resp, 409, "the seal key \"%s\" is disabled", s->key);
+		goto out;
+	}
+	const char *cs = PQgetvalue(r, 0, 5);
+	if (cs[0] != '\0' && strcmp(cs, "good") != 0) {
+		http_resp_error(resp, 409, "the certificate of the seal key \"%s\" is %s", s->key,
+				strcmp(cs, "hold") == 0 ? "suspended (on hold)" : "revoked");
+		goto out;
+	}
+	k->id = atol(PQgetvalue(r, 0, 0));
+	if ((cert = unescape_bytea(PQgetvalue(r, 0, 2), &cl_len)) == NULL ||
+	    (chain = unescape_bytea(PQgetvalue(r, 0, 3), &ch_len)) == NULL) {
+		http_resp_error(resp, 500, "internal error; quote the request id when reporting it");
+		goto out;
+	}
+	if ((k->ck = key_get(req->ctx->hsm, k->id, PQgetvalue(r, 0, 1), cert, cl_len, chain, ch_len, &e)) == NULL) {
+		http_resp_from_err(resp, &e);
+		goto out;
+	}
+	if (X509_cmp_time(X509_get0_notAfter(k->ck->cert), NULL) < 0 ||
+	    X509_cmp_time(X509_get0_notBefore(k->ck->cert), NULL) > 0) {
+		http_resp_error(resp, 409, "the certificate of the seal key \"%s\" is not valid now (expired or "
+				"not yet valid); an operator issues a new one", s->key);
+		goto out;
+	}
+	rc = 0;
+out:
+	PQfreemem(cert);
+	PQfreemem(chain);
+	PQclear(r);
+	return rc;
+}
+
+/* ---------------------------------------------------------------------------- audit */
+
+static int audit_sign(PGconn *c, struct http_request *req, const struct api_client *cl, const struct sign_req *s,
+		      const char *outcome, const struct seal_result *res, const char *why, efos_err *e)
+{
+	char object[128], dig[2 * EVP_MAX_MD_SIZE + 1] = "";
+	snprintf(object, sizeof object, "%s/%s", cl->orgnr, s->key[0] ? s->key : "-");
+	if (res != NULL)
+		hex(res->digest, res->digest_len, dig);
+	json_t *d = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:I, s:s}",
+			      "format", s->format,
+			      "packaging", s->packaging == SEAL_DETACHED ? "detached" : "enveloping",
+			      "digest_algorithm", s->md ? seal_md_name(s->md) : "",
+			      "document_digest", dig,
+			      "hash_only", s->digest != NULL,
+			      "timestamp", s->timestamp,
+			      "api_client", (json_int_t)cl->id,
+			      "request_id", req->request_id ? req->request_id : "");
+	if (d != NULL && why != NULL)
+		json_object_set_new(d, "reason", json_string(why));
+	if (d != NULL && res != NULL)
+		json_object_set_new(d, "document_bytes", json_integer(s->digest ? -1 : (json_int_t)s->document_len));
+	char *details = d ? json_dumps(d, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(d);
+	if (details == NULL)
+		return efos_fail(e, EFOS_E_INTERNAL, "out of memory");
+	const struct efos_config *cfg = req->ctx->cfg;
+	struct audit_event ev = {
+		.node = cfg->node_name, .actor = cl->subject, .action = "seal.sign", .object = object,
+		.outcome = outcome, .details = details,
+	};
+	int rc = -1;
+	if (db_begin(c, e) == 0) {
+		if (audit_append(c, &ev, e) == 0 && db_commit(c, e) == 0)
+			rc = 0;
+		else
+			db_rollback(c);
+	}
+	free(details);
+	return rc;
+}
+
+/* ---------------------------------------------------------------------------- signing */
+
+static int timestamp_cb(void *arg, const EVP_MD *md, const unsigned char *data, size_t len,
+			unsigned char **token, size_t *token_len, efos_err *e)
+{
+	struct signer_tsa *tsa = signer_seal_tsa();
+	if (tsa == NULL)
+		return efos_fail(e, EFOS_E_UNAVAILABLE, "the timestamp authority is not configured here");
+	return signer_tsa_stamp(tsa, md, data, len, signer_tsa_db_serial, arg, token, token_len, e);
+}
+
+static void respond(struct http_request *req, struct http_response *resp, const struct sign_req *s,
+		    const struct seal_result *res, const struct key_row *k)
+{
+	const char *ctype = s->packaging == SEAL_DETACHED ? "application/pkcs7-signature"
+							  : "application/pkcs7-mime; smime-type=signed-data";
+	if (!s->json) {
+		http_resp_status(resp, 200);
+		if (http_resp_body(resp, ctype, res->der, res->der_len) != 0)
+			http_resp_error(resp, 500, "out of memory");
+		return;
+	}
+	unsigned char *cder = NULL;
+	int cn = i2d_X509(k->ck->cert, &cder);
+	char *sig = b64_encode(res->der, res->der_len);
+	char *dig = b64_encode(res->digest, res->digest_len);
+	char *cert = cn > 0 ? b64_encode(cder, (size_t)cn) : NULL;
+	OPENSSL_free(cder);
+	json_t *j = (sig && dig && cert) ? json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+		"format", s->format, "level", res->timestamped ? "B-T" : "B-B",
+		"packaging", s->packaging == SEAL_DETACHED ? "detached" : "enveloping",
+		"digest_algorithm", seal_md_name(s->md), "document_digest", dig, "key", s->key,
+		"signature", sig, "signature_content_type", ctype, "signer_certificate", cert,
+		"request_id", req->request_id ? req->request_id : "") : NULL;
+	char *body = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(j);
+	free(sig);
+	free(dig);
+	free(cert);
+	if (body == NULL) {
+		http_resp_error(resp, 500, "out of memory");
+		return;
+	}
+	http_resp_status(resp, 200);
+	http_resp_body_take(resp, "application/json", body, strlen(body));
+}
+
+static void handle_sign(struct http_request *req, struct http_response *resp)
+{
+	struct sign_req s = { 0 };
+	struct api_client cl = { 0 };
+	struct key_row k = { 0 };
+	struct seal_result res = { 0 };
+	efos_err e = { 0 };
+	PGconn *c = NULL;
+	bool broken = false, denied = false;
+	char why[512];
+
+	if (db_acquire(req->ctx->db, &c, &e) != 0) {
+		http_resp_header(resp, "Retry-After", "5");
+		http_resp_from_err(resp, &e);
+		return;
+	}
+	if (client_lookup(c, req, resp, &cl) != 0)
+		goto out;
+	if (parse_request(req, &s, why, sizeof why) != 0) {
+		http_resp_error(resp, 400, "%s", why);
+		goto out;
+	}
+	if (key_lookup(c, req, resp, &cl, &s, &k, &denied) != 0) {
+		if (denied && audit_sign(c, req, &cl, &s, "denied", NULL, "key or format not allowed", &e) != 0)
+			log_error("seal API: audit of a refusal failed: %s", e.msg);
+		goto out;
+	}
+	if (s.timestamp && signer_seal_tsa() == NULL) {
+		http_resp_error(resp, 503, "timestamped (B-T) signatures are not available: the timestamp "
+				"authority is not configured on this node");
+		goto out;
+	}
+	struct seal_signer signer = { .cert = k.ck->cert, .chain = k.ck->chain, .key = k.ck->pkey };
+	struct seal_cades_params p = {
+		.packaging = s.packaging, .md = s.md, .document = s.document, .document_len = s.document_len,
+		.digest = s.digest, .digest_len = s.digest_len,
+		.timestamp = s.timestamp ? timestamp_cb : NULL, .timestamp_arg = c,
+	};
+	if (s.document == NULL && s.digest == NULL) {   /* raw body of 0 bytes: an empty document */
+		static const unsigned char empty[1];
+		p.document = empty;
+	}
+	if (seal_cades_sign(&signer, &p, &res, &e) != 0) {
+		if (e.code == EFOS_E_UNAVAILABLE)
+			http_resp_header(resp, "Retry-After", "5");
+		http_resp_from_err(resp, &e);
+		broken = db_conn_broken(c);
+		goto out;
+	}
+	/* The signature leaves only once its audit event is committed. */
+	if (audit_sign(c, req, &cl, &s, "success", &res, NULL, &e) != 0) {
+		broken = db_conn_broken(c);
+		http_resp_header(resp, "Retry-After", "5");
+		http_resp_error(resp, 503, "the signature could not be recorded in the audit log; try again");
+		log_error("seal API: audit failed, signature withheld: %s", e.msg);
+		goto out;
+	}
+	respond(req, resp, &s, &res, &k);
+out:
+	if (!broken)
+		broken = db_conn_broken(c);
+	db_release(req->ctx->db, c, broken);
+	seal_result_free(&res);
+	sign_req_free(&s);
+}
+
+/* ---------------------------------------------------------------------------- routes */
+
+const struct http_route signer_seal_routes[] = {
+	{ "POST", "/api/v1/sign", HTTP_ROUTE_CLIENT_CERT, handle_sign, "seal_sign" },
+	{ "POST", "/tsa", 0, signer_tsa_http, "tsa" },
+};
+const size_t signer_seal_n_routes = sizeof signer_seal_routes / sizeof signer_seal_routes[0];
