@@ -145,7 +145,7 @@ void certs_validation_free(struct certs_validation *r);
 int certs_validate(struct efos_ctx *ctx, X509 *leaf, STACK_OF(X509) *untrusted,
 		   enum certs_val_purpose purpose, time_t at, struct certs_validation *r, efos_err *e);
 
-/* Card login: chain is the TLS client chain, leaf first (http_request.client_chain). Valid
+/* Card login: chain is the TLS client chain, leaf first, as presented (http_request.client_chain_presented). Valid
  * only for an EFOS card-auth certificate of an active card, with the person mapped and a LoA;
  * otherwise invalid/indeterminate with the exact reason. */
 int certs_card_login(struct efos_ctx *ctx, STACK_OF(X509) *chain, struct certs_validation *r,
