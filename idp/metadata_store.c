@@ -595,6 +595,8 @@ static int parse_key_descriptor(xmlNodePtr kd, struct sp_tmp *t, char *why, size
 	bool sign = use == NULL || strcmp(use, "signing") == 0;
 	bool enc = use == NULL || strcmp(use, "encryption") == 0;
 	xmlFree(use);
+	if (!sign && !enc)
+		return 0;   /* a use we do not know: the key is for neither (it used to leak; fuzz_sp_metadata) */
 	xmlNodePtr ki = NULL;
 	FOR_CHILD(c, kd)
 		if (xml_is_dsig(c, "KeyInfo"))

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A short libFuzzer run of every tests/fuzz/fuzz_*.c target (FUZZ_SMOKE_SECONDS each, default 8:
-# about a minute for the six targets) so that `make check` catches a parser crash early;
+# about a minute for the every target) so that `make check` catches a parser crash early;
 # `make fuzz` runs them longer.
 # Needs clang and libclang-rt-14-dev (scripts/install-deps.sh installs them).
 set -uo pipefail
