@@ -5,7 +5,7 @@
 # made here) and an https ACS that nobody serves: the test is the SP, it scrapes the SAMLResponse
 # from the auto-POST form, decrypts the EncryptedAssertion with xmlsec1 and the SP key, and checks
 # it with xmllint/grep. Signed AuthnRequests (HTTP-Redirect, rsa-sha256) come from
-# tests/peers/bin/mk-authnreq-sig.py; curl is the browser and presents the card (SoftHSM) through
+# tests/peers/tools/mk-authnreq-sig.py; curl is the browser and presents the card (SoftHSM) through
 # OpenSSL's pkcs11 engine (tests/peers/lib-peers.sh).
 #
 #   1. SignMessage (text, MustShow): shown HTML-escaped, accept → signMessageDigest = spec §6.3

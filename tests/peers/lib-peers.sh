@@ -15,7 +15,7 @@
 #   b_post URL [curl args]     POST (args: --data-urlencode ...), then follow redirects
 #   b_form_action / b_form_field NAME / b_text   of the last page
 PEERS_DIR=${PEERS_DIR:-$EFOS_TOP/tests/peers}
-PEERS_BIN=$PEERS_DIR/bin
+PEERS_BIN=$PEERS_DIR/tools
 EC_LOA4_PNR=http://id.elegnamnden.se/ec/1.0/loa4-pnr
 EC_LOA4_ORGID=http://id.swedenconnect.se/ec/1.0/loa4-orgid
 EC_LOA4_NAME=http://id.swedenconnect.se/ec/1.0/loa4-name
