@@ -57,33 +57,6 @@ static int lock_module(struct hsm_card *c, efos_err *e)
 }
 static void unlock_module(struct hsm_card *c) { pthread_rwlock_unlock(&c->mod->rw); }
 
-static bool slot_matches(CK_FUNCTION_LIST_PTR fl, const struct hsm_uri *u, CK_SLOT_ID slot,
-			 const CK_TOKEN_INFO *ti)
-{
-	if (u->has_slot && u->slot != slot)
-		return false;
-	if (u->token && !hsm_uri_field_eq(ti->label, sizeof ti->label, u->token))
-		return false;
-	if (u->manufacturer && !hsm_uri_field_eq(ti->manufacturerID, sizeof ti->manufacturerID, u->manufacturer))
-		return false;
-	if (u->model && !hsm_uri_field_eq(ti->model, sizeof ti->model, u->model))
-		return false;
-	if (u->serial && !hsm_uri_field_eq(ti->serialNumber, sizeof ti->serialNumber, u->serial))
-		return false;
-	if (u->slot_description || u->slot_manufacturer) {
-		CK_SLOT_INFO si;
-		if (fl->C_GetSlotInfo(slot, &si) != CKR_OK)
-			return false;
-		if (u->slot_description &&
-		    !hsm_uri_field_eq(si.slotDescription, sizeof si.slotDescription, u->slot_description))
-			return false;
-		if (u->slot_manufacturer &&
-		    !hsm_uri_field_eq(si.manufacturerID, sizeof si.manufacturerID, u->slot_manufacturer))
-			return false;
-	}
-	return true;
-}
-
 static int find_card_slot(struct hsm_card *c, const struct hsm_uri *u, const char *what, efos_err *e)
 {
 	CK_FUNCTION_LIST_PTR fl = c->mod->fl;
@@ -112,7 +85,7 @@ static int find_card_slot(struct hsm_card *c, const struct hsm_uri *u, const cha
 		CK_TOKEN_INFO ti;
 		if (fl->C_GetTokenInfo(slots[i], &ti) != CKR_OK)
 			continue;
-		if (slot_matches(fl, u, slots[i], &ti)) {
+		if (hsm_slot_matches(fl, u, slots[i], &ti)) {
 			if (nmatch++ == 0)
 				match = slots[i];
 		}

@@ -145,4 +145,8 @@ int hsm_sign_mechanism(struct hsm_key *k, CK_MECHANISM *mech, const unsigned cha
 int hsm_ecdsa_raw_to_der(const unsigned char *raw, size_t rawlen, unsigned char *der,
 			 size_t *derlen, efos_err *e);
 
+/* Whether the token in slot matches the token attributes of URI u (token.c). */
+bool hsm_slot_matches(CK_FUNCTION_LIST_PTR fl, const struct hsm_uri *u, CK_SLOT_ID slot,
+		      const CK_TOKEN_INFO *ti);
+
 #endif

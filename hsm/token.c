@@ -6,9 +6,11 @@
 #include "core/log.h"
 #include "hsm/internal.h"
 
-static bool token_matches(struct hsm *h, CK_SLOT_ID slot, const CK_TOKEN_INFO *ti)
+/* Whether the token in slot matches the token attributes of the URI (shared by the HSM and the
+ * card code). */
+bool hsm_slot_matches(CK_FUNCTION_LIST_PTR fl, const struct hsm_uri *u, CK_SLOT_ID slot,
+			 const CK_TOKEN_INFO *ti)
 {
-	const struct hsm_uri *u = &h->token_uri;
 	if (u->has_slot && u->slot != slot)
 		return false;
 	if (u->token && !hsm_uri_field_eq(ti->label, sizeof ti->label, u->token))
@@ -21,7 +23,7 @@ static bool token_matches(struct hsm *h, CK_SLOT_ID slot, const CK_TOKEN_INFO *t
 		return false;
 	if (u->slot_description || u->slot_manufacturer) {
 		CK_SLOT_INFO si;
-		if (h->mod->fl->C_GetSlotInfo(slot, &si) != CKR_OK)
+		if (fl->C_GetSlotInfo(slot, &si) != CKR_OK)
 			return false;
 		if (u->slot_description &&
 		    !hsm_uri_field_eq(si.slotDescription, sizeof si.slotDescription, u->slot_description))
@@ -56,7 +58,7 @@ static CK_RV find_slot(struct hsm *h, CK_SLOT_ID *out, efos_err *e)
 		/* An uninitialised token (SoftHSM's spare slot) is never the one we want. */
 		if (!(ti.flags & CKF_TOKEN_INITIALIZED))
 			continue;
-		if (token_matches(h, slots[i], &ti)) {
+		if (hsm_slot_matches(h->mod->fl, &h->token_uri, slots[i], &ti)) {
 			*out = slots[i];
 			goto out;
 		}
