@@ -268,43 +268,63 @@ out:
 	return reg_tx_end(c, &tx, rc, e);
 }
 
-int registry_org_set_status(PGconn *c, const struct registry_actor *who, long id, bool suspended,
-			    const char *reason, efos_err *e)
+/* Suspending or resuming an organisation or a person: the same steps on a different table. */
+struct reg_status_target {
+	const char *table;        /* organisations | persons (constants, never input) */
+	const char *key_col;      /* orgnr | pnr: names the row in messages and the audit object */
+	const char *noun;         /* for messages */
+	const char *kind;         /* audit object and action prefix: org | person */
+	int (*cards_follow)(PGconn *c, const struct registry_actor *who, long id, bool suspended,
+			    const char *reason, efos_err *e);
+};
+
+static int reg_set_status(PGconn *c, const struct registry_actor *who, const struct reg_status_target *t,
+			  long id, bool suspended, const char *reason, efos_err *e)
 {
-	struct registry_org o;
 	struct reg_tx tx;
 	if (reg_tx_begin(c, &tx, e) != 0)
 		return -1;
 	int rc = -1;
-	char b[24], obj[32];
+	char b[24], obj[48], sql[128], key[32], action[32];
 	reg_ltoa(b, id);
 	const char *status = suspended ? "suspended" : "active";
 	const char *p[] = { b, status };
-	/* lock the row: two officers suspending at once see one winner */
-	PGresult *r = db_exec(c, "SELECT " ORG_COLS " FROM organisations WHERE id = $1 FOR UPDATE", 1, p, e);
+	/* lock the row: two officers changing it at once see one winner */
+	snprintf(sql, sizeof sql, "SELECT %s, status FROM %s WHERE id = $1 FOR UPDATE", t->key_col, t->table);
+	PGresult *r = db_exec(c, sql, 1, p, e);
 	if (r == NULL)
 		goto out;
 	if (PQntuples(r) != 1) {
 		PQclear(r);
-		efos_fail(e, EFOS_E_NOTFOUND, "no organisation with id %ld", id);
+		efos_fail(e, EFOS_E_NOTFOUND, "no %s with id %ld is registered", t->noun, id);
 		goto out;
 	}
-	org_row(r, 0, &o);
+	snprintf(key, sizeof key, "%s", PQgetvalue(r, 0, 0));
+	bool same = strcmp(PQgetvalue(r, 0, 1), status) == 0;
 	PQclear(r);
-	if (strcmp(o.status, status) == 0) {
-		efos_fail(e, EFOS_E_CONFLICT, "organisation %s is %s already", o.orgnr, status);
+	if (same) {
+		efos_fail(e, EFOS_E_CONFLICT, "%s %s is %s already", t->noun, key, status);
 		goto out;
 	}
-	if ((r = db_exec(c, "UPDATE organisations SET status = $2 WHERE id = $1", 2, p, e)) == NULL)
+	snprintf(sql, sizeof sql, "UPDATE %s SET status = $2 WHERE id = $1", t->table);
+	if ((r = db_exec(c, sql, 2, p, e)) == NULL)
 		goto out;
 	PQclear(r);
-	snprintf(obj, sizeof obj, "org:%s", o.orgnr);
-	if (reg_audit(c, who, suspended ? "org.suspend" : "org.resume", obj,
-		      json_pack("{s:s?}", "reason", reason), e) != 0)
+	snprintf(obj, sizeof obj, "%s:%s", t->kind, key);
+	snprintf(action, sizeof action, "%s.%s", t->kind, suspended ? "suspend" : "resume");
+	if (reg_audit(c, who, action, obj, json_pack("{s:s?}", "reason", reason), e) != 0)
 		goto out;
-	rc = cards_follow_org(c, who, id, suspended, reason, e);
+	rc = t->cards_follow(c, who, id, suspended, reason, e);
 out:
 	return reg_tx_end(c, &tx, rc, e);
+}
+
+int registry_org_set_status(PGconn *c, const struct registry_actor *who, long id, bool suspended,
+			    const char *reason, efos_err *e)
+{
+	static const struct reg_status_target t = { "organisations", "orgnr", "organisation", "org",
+						    cards_follow_org };
+	return reg_set_status(c, who, &t, id, suspended, reason, e);
 }
 
 /* ---- persons ---- */
@@ -470,39 +490,8 @@ out:
 int registry_person_set_status(PGconn *c, const struct registry_actor *who, long id, bool suspended,
 			       const char *reason, efos_err *e)
 {
-	struct registry_person pe;
-	struct reg_tx tx;
-	if (reg_tx_begin(c, &tx, e) != 0)
-		return -1;
-	int rc = -1;
-	char b[24], obj[32];
-	reg_ltoa(b, id);
-	const char *status = suspended ? "suspended" : "active";
-	const char *p[] = { b, status };
-	PGresult *r = db_exec(c, "SELECT " PERSON_COLS " FROM persons p WHERE p.id = $1 FOR UPDATE", 1, p, e);
-	if (r == NULL)
-		goto out;
-	if (PQntuples(r) != 1) {
-		PQclear(r);
-		efos_fail(e, EFOS_E_NOTFOUND, "no person with id %ld is registered", id);
-		goto out;
-	}
-	person_row(r, 0, &pe);
-	PQclear(r);
-	if (strcmp(pe.status, status) == 0) {
-		efos_fail(e, EFOS_E_CONFLICT, "person %s is %s already", pe.pnr, status);
-		goto out;
-	}
-	if ((r = db_exec(c, "UPDATE persons SET status = $2 WHERE id = $1", 2, p, e)) == NULL)
-		goto out;
-	PQclear(r);
-	snprintf(obj, sizeof obj, "person:%s", pe.pnr);
-	if (reg_audit(c, who, suspended ? "person.suspend" : "person.resume", obj,
-		      json_pack("{s:s?}", "reason", reason), e) != 0)
-		goto out;
-	rc = cards_follow_person(c, who, id, suspended, reason, e);
-out:
-	return reg_tx_end(c, &tx, rc, e);
+	static const struct reg_status_target t = { "persons", "pnr", "person", "person", cards_follow_person };
+	return reg_set_status(c, who, &t, id, suspended, reason, e);
 }
 
 /* ---- affiliations ---- */

@@ -23,4 +23,21 @@ int efosctl_officer(int argc, char **argv);      /* officer add|grant|revoke|lis
 /* efosctl_seal.c: the seal API's keys and clients */
 int efosctl_seal(int argc, char **argv);          /* seal key add|list, seal client add|list */
 
+/* efosctl_env.c: what a local command opens (config from config_path, database with its schema
+ * checked, optionally the HSM and the CA service); env_close releases all of it. */
+#include <stdbool.h>
+#include <libpq-fe.h>
+#include "core/config.h"
+struct hsm;
+struct certs_service;
+struct env {
+	struct efos_config cfg;
+	bool cfg_loaded;
+	PGconn *c;
+	struct hsm *h;
+	struct certs_service *svc;
+};
+int env_open(struct env *v, bool hsm, bool service, efos_err *e);
+void env_close(struct env *v);
+
 #endif

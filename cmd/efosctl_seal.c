@@ -60,55 +60,6 @@ static int failed(const efos_err *e)
 	return XS_FAIL;
 }
 
-struct env {
-	struct efos_config cfg;
-	bool cfg_loaded;
-	PGconn *c;
-	struct hsm *h;
-	struct certs_service *svc;
-};
-
-static int env_open(struct env *v, bool hsm, efos_err *e)
-{
-	memset(v, 0, sizeof *v);
-	if (config_load(config_path, &v->cfg, e) < 0)
-		return -1;
-	v->cfg_loaded = true;
-	enum log_level lvl = LOG_LVL_WARN;
-	log_level_parse(v->cfg.log_level, &lvl);
-	log_init(v->cfg.node_name, lvl < LOG_LVL_WARN ? LOG_LVL_WARN : lvl);
-	certs_set_audit_node(v->cfg.node_name);
-	char *pw = NULL;
-	if (config_read_secret(v->cfg.db_password_file, v->cfg.db_password_env, true, &pw, e) < 0)
-		return efos_wrap(e, "database password");
-	int rc = db_connect(v->cfg.db_conninfo, pw, v->cfg.db_connect_timeout_s, &v->c, e);
-	efos_free_secret(pw);
-	if (rc < 0 || db_schema_check(v->c, v->cfg.db_migrations_dir, e) < 0)
-		return -1;
-	if (!hsm)
-		return 0;
-	char *pin = NULL;
-	if (config_read_secret(v->cfg.hsm_pin_file, v->cfg.hsm_pin_env, false, &pin, e) < 0)
-		return efos_wrap(e, "HSM PIN");
-	rc = hsm_open(v->cfg.hsm_module, v->cfg.hsm_token, pin, 1, &v->h, e);
-	efos_free_secret(pin);
-	if (rc < 0)
-		return efos_wrap(e, "cannot open the HSM (%s, %s)", v->cfg.hsm_module, v->cfg.hsm_token);
-	return certs_service_load(v->c, v->h, v->cfg.ca_profiles_file, v->cfg.ca_base_url, &v->svc, e);
-}
-
-static void env_close(struct env *v)
-{
-	certs_service_stop(v->svc);
-	if (v->c != NULL) {
-		db_rollback(v->c);
-		PQfinish(v->c);
-	}
-	hsm_close(v->h);
-	if (v->cfg_loaded)
-		config_free(&v->cfg);
-}
-
 static int audit(struct env *v, const char *action, const char *object, const char *details, efos_err *e)
 {
 	struct audit_event ev = {
@@ -295,7 +246,7 @@ static int cmd_key_add(int argc, char **argv)
 	char org_id[32], org_name[300], label[128], uri[1024], cnbuf[400], object[128], details[1200];
 	PGresult *r = NULL;
 	bool committed = false;
-	if (chain == NULL || env_open(&v, true, &e) < 0)
+	if (chain == NULL || env_open(&v, true, true, &e) < 0)
 		goto out;
 	const struct cert_profile *p = cert_profile_get(certs_profiles(v.svc), "agency-seal");
 	const struct certs_ca *ca = p ? certs_ca_for_profile(v.svc, p) : NULL;
@@ -481,7 +432,7 @@ static int cmd_client_add(int argc, char **argv)
 	char shahex[65], org_id[32], org_name[300], object[128], details[3000];
 	char *subject = NULL;
 	PGresult *r = NULL;
-	if (env_open(&v, false, &e) < 0 || (x = read_cert(certpath, &e)) == NULL)
+	if (env_open(&v, false, false, &e) < 0 || (x = read_cert(certpath, &e)) == NULL)
 		goto out;
 	int n = i2d_X509(x, &der);
 	if (n <= 0 || !EVP_Digest(der, (size_t)n, sha, NULL, EVP_sha256(), NULL) ||
@@ -562,7 +513,7 @@ static int cmd_list(int argc, char **argv, bool keys)
 	int rc = XS_FAIL;
 	PGresult *r = NULL;
 	const char *params[] = { orgnr };
-	if (env_open(&v, false, &e) < 0)
+	if (env_open(&v, false, false, &e) < 0)
 		goto out;
 	r = db_exec(v.c, keys
 		? "SELECT k.id, o.orgnr, k.name, k.status, k.key_uri, k.created_at FROM seal_keys k JOIN organisations o "
