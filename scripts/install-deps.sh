@@ -21,6 +21,8 @@ PACKAGES=(
 	postgresql postgresql-client
 	# test and demo tools: HTTP client, load generator, signature validators, certificates
 	curl wrk xmlsec1 poppler-utils libnss3-tools openssl ca-certificates python3
+	# the signing tests' reference client (tests/peers/tools/sign-client.py): XML c14n and CMS/DER
+	python3-lxml python3-asn1crypto
 	# fuzzing: clang with libFuzzer and the sanitizer runtimes (make fuzz, t_fuzz_smoke);
 	# zlib for the SAML HTTP-Redirect binding's bounded inflate (core/xml_redirect.c)
 	clang libclang-rt-14-dev zlib1g-dev
