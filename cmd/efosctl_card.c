@@ -304,20 +304,11 @@ static int open_card(const struct card_opts *o, struct hsm_card **card, efos_err
 
 static int parse_key_type(const char *s, struct hsm_keygen_params *p, efos_err *e)
 {
+	/* what cards generate: RSA or P-256/P-384 (no card we know of does P-521) */
 	if (s == NULL)
 		s = "rsa:2048";
-	if (!strcmp(s, "rsa:2048") || !strcmp(s, "rsa:3072") || !strcmp(s, "rsa:4096")) {
-		p->kind = HSM_KEY_RSA;
-		p->bits = atoi(s + 4);
-	} else if (!strcmp(s, "ec:p256")) {
-		p->kind = HSM_KEY_EC;
-		p->curve_nid = NID_X9_62_prime256v1;
-	} else if (!strcmp(s, "ec:p384")) {
-		p->kind = HSM_KEY_EC;
-		p->curve_nid = NID_secp384r1;
-	} else {
+	if (strcmp(s, "ec:p521") == 0 || hsm_key_type_parse(s, p) != 0)
 		return efos_fail(e, EFOS_E_INVALID, "--key-type %s: use rsa:2048, rsa:3072, rsa:4096, ec:p256 or ec:p384", s);
-	}
 	return 0;
 }
 
