@@ -8,6 +8,7 @@
  * The Ids are "<sig id>", "<sig id>-ref0", "<sig id>-signedprops", "<sig id>-doc" and
  * "<sig id>-sigvalue" with a random sig id; a document that already uses one is refused, since
  * a verifier could then resolve "#<id>" to the wrong element. */
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,6 +80,18 @@ static bool uses_id_prefix(xmlNodePtr n, const char *prefix)
 			return true;
 	}
 	return false;
+}
+
+/* An ASCII NCName short enough for our derived Ids. */
+static bool valid_id(const char *id)
+{
+	size_t n = strlen(id);
+	if (n == 0 || n > 40 || !(isalpha((unsigned char)id[0]) || id[0] == '_'))
+		return false;
+	for (size_t i = 1; i < n; i++)
+		if (!isalnum((unsigned char)id[i]) && id[i] != '.' && id[i] != '_' && id[i] != '-')
+			return false;
+	return true;
 }
 
 static int parse_document(const struct xades_params *p, xmlDocPtr *out, efos_err *e)
@@ -352,18 +365,25 @@ int xades_sign(const struct xades_signer *s, const struct xades_params *p, struc
 	memset(out, 0, sizeof *out);
 	if (check_params(s, p, md, e) != 0)
 		return -1;
-	if (RAND_bytes(rnd, sizeof rnd) != 1)
-		return efos_fail(e, EFOS_E_INTERNAL, "no randomness for the signature Id");
-	strcpy(out->sig_id, "xades-");
-	for (size_t i = 0; i < sizeof rnd; i++)
-		sprintf(out->sig_id + 6 + 2 * i, "%02x", rnd[i]);
+	if (p->signature_id != NULL) {
+		if (!valid_id(p->signature_id))
+			return efos_fail(e, EFOS_E_INVALID, "the signature Id must be an XML name (a letter or _ then "
+					 "letters, digits, . _ -), at most 40 characters");
+		snprintf(out->sig_id, sizeof out->sig_id, "%s", p->signature_id);
+	} else {
+		if (RAND_bytes(rnd, sizeof rnd) != 1)
+			return efos_fail(e, EFOS_E_INTERNAL, "no randomness for the signature Id");
+		strcpy(out->sig_id, "xades-");
+		for (size_t i = 0; i < sizeof rnd; i++)
+			sprintf(out->sig_id + 6 + 2 * i, "%02x", rnd[i]);
+	}
 
 	if (p->packaging == XADES_ENVELOPED || (p->packaging == XADES_ENVELOPING && p->document_is_xml)) {
 		if (parse_document(p, &xml_in, e) != 0)
 			goto out;
 		if (uses_id_prefix(xmlDocGetRootElement(xml_in), out->sig_id)) {
-			efos_fail(e, EFOS_E_INVALID, "the document already uses the Id %s... that this signature needs; "
-				  "send it again (a new Id is drawn each time)", out->sig_id);
+			efos_fail(e, EFOS_E_INVALID, "the document already uses an Id beginning with %s, which this "
+				  "signature needs for its own elements; choose another signature Id", out->sig_id);
 			goto out;
 		}
 	}

@@ -60,6 +60,8 @@ struct xades_params {
 	const char *mime_type;             /* DataObjectFormat/MimeType; NULL: text/xml for XML,
 	                                    * application/octet-stream otherwise */
 	time_t signing_time;               /* 0: now */
+	const char *signature_id;          /* the ds:Signature Id (an NCName of at most 40
+	                                    * characters); NULL: "xades-" and 20 random hex digits */
 };
 
 struct xades_result {
