@@ -181,6 +181,7 @@ static const struct cfg_key config_keys[] = {
 	{ "signer.tsa_policy", CT_STRING, F(signer_tsa_policy), 0, 0, 0, NULL,
 	  "2.25.330880156375854968336860488403852451671", 0 },
 	{ "signer.tsa_accuracy", CT_INT, F(signer_tsa_accuracy_ms), 0, 1, 60000, NULL, "1000", 0 },
+	{ "signer.key_rsa_bits", CT_INT, F(signer_key_rsa_bits), 0, 2048, 4096, NULL, "2048", 0 },
 
 	{ "log.level", CT_ENUM, F(log_level), 0, 0, 0, "debug info warn error", "info", 0 },
 	{ "log.file", CT_NEWFILE, F(log_file), 0, 0, 0, NULL, NULL, 0 },

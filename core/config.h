@@ -142,6 +142,7 @@ struct efos_config {
 	char *signer_tsa_cert;      /* signer.tsa_cert: PEM, the TSA certificate then its chain */
 	char *signer_tsa_policy;    /* signer.tsa_policy: TSA policy OID of every token */
 	int signer_tsa_accuracy_ms; /* signer.tsa_accuracy: accuracy of genTime, milliseconds */
+	int signer_key_rsa_bits;    /* signer.key_rsa_bits: per-request RSA signing key size */
 
 	/* log */
 	char *log_level;            /* log.level */

@@ -19,4 +19,10 @@ EVP_PKEY *hsm_evp_pkey(struct hsm_key *k, efos_err *e);
  * certificate's base64 there once; do not have xmlsec attach it per signature). */
 int hsm_xmldsig_sign(xmlNodePtr sig_node, struct hsm_key *k, efos_err *e);
 
+/* The same, for signatures that also cover data outside the document (XAdES detached, a
+ * hash-only request): a Reference whose URI is neither "" nor "#id" is taken as the caller
+ * prepared it (DigestMethod and DigestValue over the raw octets, which the caller computed;
+ * no Transforms); every other Reference is digested as above. */
+int hsm_xmldsig_sign_detached(xmlNodePtr sig_node, struct hsm_key *k, efos_err *e);
+
 #endif
