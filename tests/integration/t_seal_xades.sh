@@ -26,15 +26,8 @@ xverify() {
 }
 # xsd FILE: the ds:Signature in FILE against the XAdES schema
 xsd() {
-	python3 - "$1" "$1.sig" <<'PY' || return 1
-import sys
-from lxml import etree
-doc = etree.parse(sys.argv[1], etree.XMLParser(resolve_entities=False, no_network=True))
-sig = doc.find('.//{http://www.w3.org/2000/09/xmldsig#}Signature')
-if sig is None and doc.getroot().tag == '{http://www.w3.org/2000/09/xmldsig#}Signature':
-    sig = doc.getroot()
-open(sys.argv[2], 'wb').write(etree.tostring(sig))
-PY
+	xmllint --nonet --xpath "//*[local-name()='Signature' and namespace-uri()='http://www.w3.org/2000/09/xmldsig#']" \
+		"$1" >"$1.sig" 2>&1 || { cat "$1.sig"; return 1; }
 	xmllint --nonet --noout --schema "$EFOS_TOP/tests/schemas/xades-efos.xsd" "$1.sig" 2>&1 | grep -v 'Skipping import'
 }
 # tamper FILE FROM TO: a copy with the first FROM replaced by TO (same length)
@@ -61,7 +54,7 @@ expect_eq "answer: packaging enveloped" "$(field "$T/env.json" packaging)" "enve
 expect_match "enveloped XAdES verifies (xmlsec1 --verify)" "$(xverify env.xml)" '^OK'
 expect_match "enveloped: ecdsa-sha256" "$(cat "$T/env.xml")" 'xmldsig-more#ecdsa-sha256'
 expect_match "enveloped: the signature is inside the document's root" "$(cat "$T/env.xml")" '<ds:Signature[^>]*>.*</ds:Signature></beslut>'
-expect_match "enveloped: the XAdES part validates against the XSD" "$(xsd "$T/env.xml" && echo XSD-OK)" 'validates'
+expect_match "enveloped: the XAdES part validates against the XSD" "$(xsd "$T/env.xml")" 'validates'
 tamper "$T/env.xml" 2026/1234 2026/1235
 not_verified "enveloped: a changed document does not verify" "$(xverify env.xml.bad)"
 tamper "$T/env.xml" '<xades:SigningTime>2' '<xades:SigningTime>1'
@@ -73,7 +66,7 @@ expect_eq "xades enveloping (binary, RSA, SHA-512): 200" "$code" 200
 field "$T/ping.json" signature | base64 -d >"$T/ping.xml"
 expect_match "enveloping XAdES verifies" "$(xverify ping.xml)" '^OK'
 expect_match "enveloping: rsa-sha512" "$(cat "$T/ping.xml")" 'xmldsig-more#rsa-sha512'
-expect_match "enveloping: the XSD validates" "$(xsd "$T/ping.xml" && echo XSD-OK)" 'validates'
+expect_match "enveloping: the XSD validates" "$(xsd "$T/ping.xml")" 'validates'
 b64=$(python3 -c 'import re,sys; print(re.search(r"<ds:Object[^>]*Encoding[^>]*>([^<]+)<", open(sys.argv[1]).read()).group(1))' "$T/ping.xml")
 expect_eq "enveloping: ds:Object holds the document" "$b64" "$DOC_B64"
 first=${DOC_B64:0:8}; repl=$(printf '%s' "$first" | tr 'A-Za-z' 'B-ZAb-za')
@@ -94,7 +87,7 @@ expect_eq "xades detached: 200" "$code" 200
 field "$T/det.json" signature | base64 -d >"$T/det.xml"
 expect_match "detached: the Reference URI is the percent-encoded name" "$(cat "$T/det.xml")" 'URI="handling%201.bin"'
 expect_match "detached XAdES verifies with the document beside it" "$(xverify det.xml)" '^OK'
-expect_match "detached: the XSD validates" "$(xsd "$T/det.xml" && echo XSD-OK)" 'validates'
+expect_match "detached: the XSD validates" "$(xsd "$T/det.xml")" 'validates'
 want=$(openssl dgst -sha256 -binary "$T/doc" | base64 -w0)
 expect_eq "detached: document_digest is SHA-256 of the document" "$(field "$T/det.json" document_digest)" "$want"
 printf 'X' >>"$T/handling 1.bin"
