@@ -5,7 +5,7 @@
  *       certificate (C=SE, O=the organisation's name, organizationIdentifier=ORGNR, CN) and
  *       records it in seal_keys with the chain above it
  *   efosctl seal key list [--org ORGNR]
- *   efosctl seal client add --cert FILE --org ORGNR --keys NAME[,NAME...] [--formats cades]
+ *   efosctl seal client add --cert FILE --org ORGNR --keys NAME[,NAME...] [--formats cades[,xades]]
  *       binds a TLS client certificate (PEM or DER) to an organisation and the keys it may use
  *   efosctl seal client list [--org ORGNR]
  *
@@ -41,7 +41,7 @@ static const char usage_seal[] =
 	"        ec:p384 ec:p521), issue its agency-seal certificate, record it for the organisation;\n"
 	"        --out writes the certificate and its chain (PEM)\n"
 	"  seal key list [--org ORGNR]\n"
-	"  seal client add --cert FILE --org ORGNR --keys NAME[,NAME...] [--formats cades]\n"
+	"  seal client add --cert FILE --org ORGNR --keys NAME[,NAME...] [--formats cades[,xades]]\n"
 	"        allow the holder of this TLS client certificate (PEM or DER) to seal with these keys\n"
 	"        of the organisation\n"
 	"  seal client list [--org ORGNR]\n";

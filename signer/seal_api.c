@@ -32,6 +32,7 @@
 #include "signer/seal.h"
 #include "signer/seal_api.h"
 #include "signer/tsa.h"
+#include "signer/xades.h"
 
 #define KEY_NAME_MAX 64
 #define MAX_CHAIN 10
@@ -305,6 +306,7 @@ static int client_lookup(PGconn *c, struct http_request *req, struct http_respon
 struct sign_req {
 	bool json;                     /* answer in JSON (the request was JSON) */
 	char format[16];
+	char packaging_name[16];       /* as asked: detached, enveloping, enveloped (xades) */
 	enum seal_packaging packaging;
 	const EVP_MD *md;
 	const unsigned char *document; /* points into body or doc_buf */
@@ -314,6 +316,10 @@ struct sign_req {
 	size_t digest_len;
 	char key[KEY_NAME_MAX + 1];
 	bool timestamp;
+	/* xades only */
+	char reference_uri[1025];      /* detached: the Reference URI ("" when not given) */
+	char mime_type[128];           /* DataObjectFormat/MimeType ("" when not given) */
+	bool document_is_xml;          /* enveloping: the XML itself in ds:Object, not base64 */
 };
 
 static void sign_req_free(struct sign_req *s)
@@ -322,14 +328,50 @@ static void sign_req_free(struct sign_req *s)
 	free(s->digest);
 }
 
+/* Which packagings a format has is checked in parse_request, once the format is known. */
 static int parse_packaging(const char *v, struct sign_req *s, char *why, size_t cap)
 {
 	if (!strcmp(v, "detached"))
 		s->packaging = SEAL_DETACHED;
-	else if (!strcmp(v, "enveloping"))
+	else if (!strcmp(v, "enveloping") || !strcmp(v, "enveloped"))
 		s->packaging = SEAL_ENVELOPING;
 	else
-		return snprintf(why, cap, "packaging \"%.40s\" is not supported (detached or enveloping)", v), -1;
+		return snprintf(why, cap, "packaging \"%.40s\" is not supported (detached, enveloping, or enveloped "
+				"for xades)", v), -1;
+	snprintf(s->packaging_name, sizeof s->packaging_name, "%s", v);
+	return 0;
+}
+
+/* xades detached: reference_uri as given, or document_name percent-encoded into one. */
+static int parse_reference(const char *k, const char *v, struct sign_req *s, char *why, size_t cap)
+{
+	static const char hexd[] = "0123456789ABCDEF";
+	size_t o = 0;
+	if (s->reference_uri[0] != '\0')
+		return snprintf(why, cap, "give one of \"reference_uri\" and \"document_name\""), -1;
+	if (v[0] == '\0')
+		return snprintf(why, cap, "\"%s\" is empty", k), -1;
+	for (const unsigned char *c = (const unsigned char *)v; *c; c++) {
+		bool keep = !strcmp(k, "reference_uri") || isalnum(*c) || strchr("-._~/", *c) != NULL;
+		if (o + 4 > sizeof s->reference_uri)
+			return snprintf(why, cap, "\"%s\" is too long (at most 1024 characters)", k), -1;
+		if (keep) {
+			s->reference_uri[o++] = (char)*c;
+		} else {
+			s->reference_uri[o++] = '%';
+			s->reference_uri[o++] = hexd[*c >> 4];
+			s->reference_uri[o++] = hexd[*c & 15];
+		}
+	}
+	s->reference_uri[o] = '\0';
+	return 0;
+}
+
+static int parse_mime(const char *v, struct sign_req *s, char *why, size_t cap)
+{
+	if (strlen(v) >= sizeof s->mime_type)
+		return snprintf(why, cap, "\"mime_type\" is too long"), -1;
+	snprintf(s->mime_type, sizeof s->mime_type, "%s", v);
 	return 0;
 }
 
@@ -339,9 +381,13 @@ static int parse_format(const char *v, struct sign_req *s, char *why, size_t cap
 		snprintf(s->format, sizeof s->format, "cades");
 		return 0;
 	}
-	if (!strcmp(v, "xades") || !strcmp(v, "pades"))
-		return snprintf(why, cap, "format \"%s\" is not available yet; use \"cades\"", v), -1;
-	return snprintf(why, cap, "format \"%.40s\" is not supported (cades)", v), -1;
+	if (!strcmp(v, "xades")) {
+		snprintf(s->format, sizeof s->format, "xades");
+		return 0;
+	}
+	if (!strcmp(v, "pades"))
+		return snprintf(why, cap, "format \"%s\" is not available yet; use \"cades\" or \"xades\"", v), -1;
+	return snprintf(why, cap, "format \"%.40s\" is not supported (cades, xades)", v), -1;
 }
 
 static int parse_md(const char *v, struct sign_req *s, char *why, size_t cap)
@@ -396,16 +442,26 @@ static int parse_json(struct http_request *req, struct sign_req *s, char *why, s
 			digest = sv;
 		} else if (!strcmp(k, "timestamp") && json_is_boolean(v)) {
 			s->timestamp = json_is_true(v);
+		} else if ((!strcmp(k, "reference_uri") || !strcmp(k, "document_name")) && str) {
+			if (parse_reference(k, sv, s, why, cap) != 0)
+				goto out;
+		} else if (!strcmp(k, "mime_type") && str) {
+			if (parse_mime(sv, s, why, cap) != 0)
+				goto out;
+		} else if (!strcmp(k, "document_is_xml") && json_is_boolean(v)) {
+			s->document_is_xml = json_is_true(v);
 		} else if (!strcmp(k, "format") || !strcmp(k, "packaging") || !strcmp(k, "digest_algorithm") ||
-			   !strcmp(k, "key") || !strcmp(k, "document") || !strcmp(k, "digest")) {
+			   !strcmp(k, "key") || !strcmp(k, "document") || !strcmp(k, "digest") ||
+			   !strcmp(k, "reference_uri") || !strcmp(k, "document_name") || !strcmp(k, "mime_type")) {
 			snprintf(why, cap, "\"%s\" must be a string", k);
 			goto out;
-		} else if (!strcmp(k, "timestamp")) {
-			snprintf(why, cap, "\"timestamp\" must be true or false");
+		} else if (!strcmp(k, "timestamp") || !strcmp(k, "document_is_xml")) {
+			snprintf(why, cap, "\"%s\" must be true or false", k);
 			goto out;
 		} else {
 			snprintf(why, cap, "unknown member \"%.60s\" (format, packaging, document, digest, "
-				 "digest_algorithm, key, timestamp)", k);
+				 "digest_algorithm, key, timestamp; xades: reference_uri, document_name, mime_type, "
+				 "document_is_xml)", k);
 			goto out;
 		}
 	}
@@ -442,6 +498,18 @@ static int parse_raw(struct http_request *req, struct sign_req *s, char *why, si
 		return -1;
 	if ((v = http_req_query(req, "key")) != NULL && parse_key(v, s, why, cap) != 0)
 		return -1;
+	if ((v = http_req_query(req, "reference_uri")) != NULL && parse_reference("reference_uri", v, s, why, cap) != 0)
+		return -1;
+	if ((v = http_req_query(req, "document_name")) != NULL && parse_reference("document_name", v, s, why, cap) != 0)
+		return -1;
+	if ((v = http_req_query(req, "mime_type")) != NULL && parse_mime(v, s, why, cap) != 0)
+		return -1;
+	if ((v = http_req_query(req, "document_is_xml")) != NULL) {
+		if (!strcmp(v, "true") || !strcmp(v, "1"))
+			s->document_is_xml = true;
+		else if (strcmp(v, "false") != 0 && strcmp(v, "0") != 0)
+			return snprintf(why, cap, "document_is_xml=%.20s: expected true or false", v), -1;
+	}
 	if ((v = http_req_query(req, "timestamp")) != NULL) {
 		if (!strcmp(v, "true") || !strcmp(v, "1"))
 			s->timestamp = true;
@@ -470,6 +538,7 @@ static int parse_request(struct http_request *req, struct sign_req *s, char *why
 {
 	const char *ct = http_req_header(req, "Content-Type");
 	snprintf(s->format, sizeof s->format, "cades");
+	snprintf(s->packaging_name, sizeof s->packaging_name, "detached");
 	s->packaging = SEAL_DETACHED;
 	s->md = EVP_sha256();
 	s->json = ct != NULL && strncasecmp(ct, "application/json", 16) == 0;
@@ -478,6 +547,26 @@ static int parse_request(struct http_request *req, struct sign_req *s, char *why
 		return -1;
 	if (s->key[0] == '\0')
 		return snprintf(why, cap, "name the seal key to sign with (\"key\")"), -1;
+	if (strcmp(s->format, "xades") == 0) {
+		if (s->timestamp)
+			return snprintf(why, cap, "timestamped (B-T) signatures are made for cades only; xades is B-B"), -1;
+		if (s->reference_uri[0] != '\0' && strcmp(s->packaging_name, "detached") != 0)
+			return snprintf(why, cap, "reference_uri/document_name name the document of a detached signature; "
+					"this one is %s", s->packaging_name), -1;
+		if (strcmp(s->packaging_name, "detached") == 0 && s->reference_uri[0] == '\0')
+			return snprintf(why, cap, "a detached xades signature refers to the document by name: give "
+					"\"document_name\" or \"reference_uri\""), -1;
+		if (s->document_is_xml && strcmp(s->packaging_name, "enveloping") != 0)
+			return snprintf(why, cap, "document_is_xml applies to enveloping signatures (enveloped "
+					"documents are always XML)"), -1;
+	} else {
+		if (!strcmp(s->packaging_name, "enveloped"))
+			return snprintf(why, cap, "packaging \"enveloped\" is for xades; %s is detached or enveloping",
+					s->format), -1;
+		if (s->reference_uri[0] != '\0' || s->mime_type[0] != '\0' || s->document_is_xml)
+			return snprintf(why, cap, "reference_uri, document_name, mime_type and document_is_xml are "
+					"xades options"), -1;
+	}
 	if (s->digest != NULL && s->packaging != SEAL_DETACHED)
 		return snprintf(why, cap, "a hash-only request (\"digest\") can only make a detached signature"), -1;
 	if (s->digest != NULL && s->digest_len != (size_t)EVP_MD_get_size(s->md))
@@ -643,7 +732,7 @@ static int audit_sign(PGconn *c, struct http_request *req, const struct api_clie
 		hex(res->digest, res->digest_len, dig);
 	json_t *d = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:I, s:s}",
 			      "format", s->format,
-			      "packaging", s->packaging == SEAL_DETACHED ? "detached" : "enveloping",
+			      "packaging", s->packaging_name,
 			      "digest_algorithm", s->md ? seal_md_name(s->md) : "",
 			      "document_digest", dig,
 			      "hash_only", s->digest != NULL,
@@ -688,8 +777,9 @@ static int timestamp_cb(void *arg, const EVP_MD *md, const unsigned char *data, 
 static void respond(struct http_request *req, struct http_response *resp, const struct sign_req *s,
 		    const struct seal_result *res, const struct key_row *k)
 {
-	const char *ctype = s->packaging == SEAL_DETACHED ? "application/pkcs7-signature"
-							  : "application/pkcs7-mime; smime-type=signed-data";
+	const char *ctype = !strcmp(s->format, "xades") ? "application/xml"
+			    : s->packaging == SEAL_DETACHED ? "application/pkcs7-signature"
+							    : "application/pkcs7-mime; smime-type=signed-data";
 	if (!s->json) {
 		http_resp_status(resp, 200);
 		if (http_resp_body(resp, ctype, res->der, res->der_len) != 0)
@@ -704,7 +794,7 @@ static void respond(struct http_request *req, struct http_response *resp, const 
 	OPENSSL_free(cder);
 	json_t *j = (sig && dig && cert) ? json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
 		"format", s->format, "level", res->timestamped ? "B-T" : "B-B",
-		"packaging", s->packaging == SEAL_DETACHED ? "detached" : "enveloping",
+		"packaging", s->packaging_name,
 		"digest_algorithm", seal_md_name(s->md), "document_digest", dig, "key", s->key,
 		"signature", sig, "signature_content_type", ctype, "signer_certificate", cert,
 		"request_id", req->request_id ? req->request_id : "") : NULL;
@@ -719,6 +809,32 @@ static void respond(struct http_request *req, struct http_response *resp, const 
 	}
 	http_resp_status(resp, 200);
 	http_resp_body_take(resp, "application/json", body, strlen(body));
+}
+
+/* XAdES (signer/xades.h) with the key's HSM handle; the signed XML goes out in res->der like a
+ * CMS would, so that audit and answer are shared. */
+static int sign_xades(const struct sign_req *s, const struct key_row *k, struct seal_result *res, efos_err *e)
+{
+	static const unsigned char empty[1];
+	struct xades_signer xs = { .cert = k->ck->cert, .chain = k->ck->chain, .key = k->ck->hk };
+	struct xades_params xp = {
+		.packaging = !strcmp(s->packaging_name, "enveloped") ? XADES_ENVELOPED
+			     : !strcmp(s->packaging_name, "enveloping") ? XADES_ENVELOPING : XADES_DETACHED,
+		.md = s->md, .document = s->document, .document_len = s->document_len,
+		.document_is_xml = s->document_is_xml, .digest = s->digest, .digest_len = s->digest_len,
+		.reference_uri = s->reference_uri[0] ? s->reference_uri : NULL,
+		.mime_type = s->mime_type[0] ? s->mime_type : NULL,
+	};
+	struct xades_result xr = { 0 };
+	if (xp.document == NULL && xp.digest == NULL)   /* raw body of 0 bytes: an empty document */
+		xp.document = empty;
+	if (xades_sign(&xs, &xp, &xr, e) != 0)
+		return -1;
+	res->der = xr.xml;
+	res->der_len = xr.xml_len;
+	memcpy(res->digest, xr.digest, xr.digest_len);
+	res->digest_len = xr.digest_len;
+	return 0;
 }
 
 static void handle_sign(struct http_request *req, struct http_response *resp)
@@ -753,6 +869,15 @@ static void handle_sign(struct http_request *req, struct http_response *resp)
 				"authority is not configured on this node");
 		goto out;
 	}
+	if (!strcmp(s.format, "xades")) {
+		if (sign_xades(&s, &k, &res, &e) != 0) {
+			if (e.code == EFOS_E_UNAVAILABLE)
+				http_resp_header(resp, "Retry-After", "5");
+			http_resp_from_err(resp, &e);
+			goto out;
+		}
+		goto signed_ok;
+	}
 	struct seal_signer signer = { .cert = k.ck->cert, .chain = k.ck->chain, .key = k.ck->pkey };
 	struct seal_cades_params p = {
 		.packaging = s.packaging, .md = s.md, .document = s.document, .document_len = s.document_len,
@@ -770,6 +895,7 @@ static void handle_sign(struct http_request *req, struct http_response *resp)
 		broken = db_conn_broken(c);
 		goto out;
 	}
+signed_ok:
 	/* The signature leaves only once its audit event is committed. */
 	if (audit_sign(c, req, &cl, &s, "success", &res, NULL, &e) != 0) {
 		broken = db_conn_broken(c);

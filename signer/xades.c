@@ -106,6 +106,15 @@ static int parse_document(const struct xades_params *p, xmlDocPtr *out, efos_err
 	return 0;
 }
 
+static const char *md_name(const EVP_MD *md)
+{
+	switch (EVP_MD_get_type(md)) {
+	case NID_sha384: return "sha384";
+	case NID_sha512: return "sha512";
+	default: return "sha256";
+	}
+}
+
 static int check_params(const struct xades_signer *s, const struct xades_params *p, const EVP_MD *md,
 			efos_err *e)
 {
@@ -119,7 +128,7 @@ static int check_params(const struct xades_signer *s, const struct xades_params 
 					 "can only make a detached signature");
 		if (p->digest_len != (size_t)EVP_MD_get_size(md))
 			return efos_fail(e, EFOS_E_INVALID, "the digest is %zu bytes long; a %s digest is %d bytes",
-					 p->digest_len, OBJ_nid2sn(EVP_MD_get_type(md)), EVP_MD_get_size(md));
+					 p->digest_len, md_name(md), EVP_MD_get_size(md));
 	} else if (p->document == NULL) {
 		return efos_fail(e, EFOS_E_INVALID, "give the document (or, for a detached signature, its digest)");
 	}

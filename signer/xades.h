@@ -35,8 +35,9 @@ struct hsm_key;
 #define XADES_NS_141 "http://uri.etsi.org/01903/v1.4.1#"
 #define XADES_SIGNED_PROPS_TYPE "http://uri.etsi.org/01903#SignedProperties"
 
-/* Largest document or XML input accepted (the seal API's body limit is lower). */
-#define XADES_MAX_DOCUMENT (16u * 1024u * 1024u)
+/* Largest document accepted (the seal API's body limit is usually lower): its base64 in an
+ * enveloping ds:Object stays under the 10 MB text-node limit of libxml2-based verifiers. */
+#define XADES_MAX_DOCUMENT (7u * 1024u * 1024u)
 
 enum xades_packaging { XADES_ENVELOPED, XADES_ENVELOPING, XADES_DETACHED };
 
