@@ -548,8 +548,6 @@ static int parse_request(struct http_request *req, struct sign_req *s, char *why
 	if (s->key[0] == '\0')
 		return snprintf(why, cap, "name the seal key to sign with (\"key\")"), -1;
 	if (strcmp(s->format, "xades") == 0) {
-		if (s->timestamp)
-			return snprintf(why, cap, "timestamped (B-T) signatures are made for cades only; xades is B-B"), -1;
 		if (s->reference_uri[0] != '\0' && strcmp(s->packaging_name, "detached") != 0)
 			return snprintf(why, cap, "reference_uri/document_name name the document of a detached signature; "
 					"this one is %s", s->packaging_name), -1;
@@ -813,7 +811,8 @@ static void respond(struct http_request *req, struct http_response *resp, const 
 
 /* XAdES (signer/xades.h) with the key's HSM handle; the signed XML goes out in res->der like a
  * CMS would, so that audit and answer are shared. */
-static int sign_xades(const struct sign_req *s, const struct key_row *k, struct seal_result *res, efos_err *e)
+static int sign_xades(PGconn *c, const struct sign_req *s, const struct key_row *k, struct seal_result *res,
+		      efos_err *e)
 {
 	static const unsigned char empty[1];
 	struct xades_signer xs = { .cert = k->ck->cert, .chain = k->ck->chain, .key = k->ck->hk };
@@ -824,6 +823,7 @@ static int sign_xades(const struct sign_req *s, const struct key_row *k, struct 
 		.document_is_xml = s->document_is_xml, .digest = s->digest, .digest_len = s->digest_len,
 		.reference_uri = s->reference_uri[0] ? s->reference_uri : NULL,
 		.mime_type = s->mime_type[0] ? s->mime_type : NULL,
+		.timestamp = s->timestamp ? timestamp_cb : NULL, .timestamp_arg = c,
 	};
 	struct xades_result xr = { 0 };
 	if (xp.document == NULL && xp.digest == NULL)   /* raw body of 0 bytes: an empty document */
@@ -834,6 +834,7 @@ static int sign_xades(const struct sign_req *s, const struct key_row *k, struct 
 	res->der_len = xr.xml_len;
 	memcpy(res->digest, xr.digest, xr.digest_len);
 	res->digest_len = xr.digest_len;
+	res->timestamped = xr.timestamped;
 	return 0;
 }
 
@@ -870,7 +871,7 @@ static void handle_sign(struct http_request *req, struct http_response *resp)
 		goto out;
 	}
 	if (!strcmp(s.format, "xades")) {
-		if (sign_xades(&s, &k, &res, &e) != 0) {
+		if (sign_xades(c, &s, &k, &res, &e) != 0) {
 			if (e.code == EFOS_E_UNAVAILABLE)
 				http_resp_header(resp, "Retry-After", "5");
 			http_resp_from_err(resp, &e);

@@ -361,6 +361,49 @@ static int read_doc_digest(xmlNodePtr sig, struct xades_result *out, efos_err *e
 	return 0;
 }
 
+/* B-T: the signature timestamp (EN 319 132-1 §5.3): a token over the exclusive c14n of
+ * ds:SignatureValue, in QualifyingProperties/UnsignedProperties/UnsignedSignatureProperties. */
+static int add_signature_timestamp(xmlDocPtr doc, xmlNodePtr sig, const struct xades_params *p,
+				   const EVP_MD *md, const char *sig_id, efos_err *e)
+{
+	xmlNodePtr sv = NULL, qp = NULL;
+	for (xmlNodePtr n = xml_first_element(sig); n != NULL; n = xml_next_element(n->next)) {
+		if (xml_is_dsig(n, "SignatureValue"))
+			sv = n;
+		else if (xml_is_dsig(n, "Object") && xml_first_element(n) != NULL &&
+			 xmlStrEqual(xml_first_element(n)->name, BAD_CAST "QualifyingProperties"))
+			qp = xml_first_element(n);
+	}
+	if (sv == NULL || qp == NULL)
+		return efos_fail(e, EFOS_E_INTERNAL, "XAdES B-T: the signature has no SignatureValue/QualifyingProperties");
+	struct xml_node_set ns = { .root = sv, .exclude = NULL, .drop_comments = true };
+	xmlOutputBufferPtr ob = NULL;
+	if (xml_c14n_exclusive(doc, &ns, NULL, false, &ob, e) != 0)
+		return -1;
+	unsigned char *token = NULL;
+	size_t token_len = 0;
+	int rc = p->timestamp(p->timestamp_arg, md, xmlOutputBufferGetContent(ob),
+			      (size_t)xmlOutputBufferGetSize(ob), &token, &token_len, e);
+	xmlOutputBufferClose(ob);
+	if (rc != 0)
+		return -1;
+	char *b64 = xades_b64(token, token_len);
+	free(token);
+	char ts_id[64];
+	snprintf(ts_id, sizeof ts_id, "%s-sigts", sig_id);
+	xmlNsPtr xa = qp->ns, ds = sig->ns;
+	xmlNodePtr up = b64 ? xmlNewChild(qp, xa, BAD_CAST "UnsignedProperties", NULL) : NULL;
+	xmlNodePtr usp = up ? xmlNewChild(up, xa, BAD_CAST "UnsignedSignatureProperties", NULL) : NULL;
+	xmlNodePtr st = usp ? xmlNewChild(usp, xa, BAD_CAST "SignatureTimeStamp", NULL) : NULL;
+	xmlNodePtr cm = st ? xmlNewChild(st, ds, BAD_CAST "CanonicalizationMethod", NULL) : NULL;
+	rc = cm != NULL && xmlNewProp(st, BAD_CAST "Id", BAD_CAST ts_id) &&
+		xmlNewProp(cm, BAD_CAST "Algorithm", BAD_CAST XML_ALG_EXC_C14N) &&
+		xmlNewTextChild(st, xa, BAD_CAST "EncapsulatedTimeStamp", BAD_CAST b64) != NULL ? 0
+		: efos_fail(e, EFOS_E_INTERNAL, "out of memory");
+	free(b64);
+	return rc;
+}
+
 int xades_sign(const struct xades_signer *s, const struct xades_params *p, struct xades_result *out,
 	       efos_err *e)
 {
@@ -436,6 +479,13 @@ int xades_sign(const struct xades_signer *s, const struct xades_params *p, struc
 	}
 	if (read_doc_digest(sig, out, e) != 0)
 		goto out;
+	if (p->timestamp != NULL) {
+		if (add_signature_timestamp(doc, sig, p, md, out->sig_id, e) != 0) {
+			efos_wrap(e, "XAdES signature timestamp");
+			goto out;
+		}
+		out->timestamped = true;
+	}
 	xmlDocDumpMemoryEnc(doc, &buf, &len, "UTF-8");
 	if (buf == NULL || len <= 0 || (out->xml = malloc((size_t)len)) == NULL) {
 		efos_fail(e, EFOS_E_INTERNAL, "out of memory");

@@ -28,6 +28,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include "core/err.h"
+#include "signer/seal.h"
 
 struct hsm_key;
 
@@ -63,6 +64,10 @@ struct xades_params {
 	time_t signing_time;               /* 0: now */
 	const char *signature_id;          /* the ds:Signature Id (an NCName of at most 40
 	                                    * characters); NULL: "xades-" and 20 random hex digits */
+	/* B-T when set: an RFC 3161 token over the exc-c14n of ds:SignatureValue goes into
+	 * UnsignedSignatureProperties/SignatureTimeStamp/EncapsulatedTimeStamp (EN 319 132-1 §5.3). */
+	seal_timestamp_fn timestamp;
+	void *timestamp_arg;
 };
 
 struct xades_result {
@@ -71,6 +76,7 @@ struct xades_result {
 	unsigned char digest[EVP_MAX_MD_SIZE];  /* the document reference's digest value */
 	size_t digest_len;
 	char sig_id[48];                   /* the ds:Signature Id */
+	bool timestamped;                  /* B-T */
 };
 
 /* Signs as p says. EFOS_E_INVALID (message for the client) when the request cannot be signed
