@@ -59,7 +59,7 @@ struct sigval_timestamp {
 	bool present;
 	enum sigval_result result;
 	char reason[48];
-	char detail[256];
+	char detail[512];
 	char time[32];                 /* genTime, ISO 8601 UTC; "" when unreadable */
 	char tsa[256];                 /* the TSA certificate's subject */
 };
