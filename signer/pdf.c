@@ -418,7 +418,9 @@ static int read_table(struct pdf_doc *d, const unsigned char *p, struct pdf_obj 
 		}
 	}
 	p += 7;
-	if (pdf_parse_obj(d->arena, &p, end, trailer, e) != 0 || (*trailer)->type != PDF_DICT)
+	if (pdf_parse_obj(d->arena, &p, end, trailer, e) != 0)
+		return efos_wrap(e, "the PDF's trailer");
+	if ((*trailer)->type != PDF_DICT)
 		return efos_fail(e, EFOS_E_INVALID, "the PDF's trailer is not a dictionary");
 	return 0;
 }
