@@ -43,6 +43,7 @@ enum sigval_result { SIGVAL_VALID = 0, SIGVAL_INVALID, SIGVAL_INDETERMINATE };
 #define SIGVAL_R_UNKNOWN_CA          "unknown CA"                  /* indeterminate: no path to a trusted CA */
 #define SIGVAL_R_CERT_EXPIRED        "certificate expired"         /* indeterminate: expired, no proof the signature is older */
 #define SIGVAL_R_REVOCATION_UNAVAIL  "revocation status unavailable" /* indeterminate */
+#define SIGVAL_R_UNSUPPORTED        "unsupported signature type"  /* indeterminate: e.g. a PDF document timestamp */
 #define SIGVAL_R_VALIDATION_UNAVAIL  "certificate validation unavailable" /* indeterminate: this node cannot validate */
 
 /* Validates a certificate (with the untrusted certificates the signature carried) at time at
