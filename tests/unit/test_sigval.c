@@ -355,6 +355,191 @@ static void test_not_a_signature(void **state)
 	assert_null(sigval_detect_format((const unsigned char *)"hello", 5));
 }
 
+/* ---- XML (signed by the xmlsec1 command) -------------------------------------------------- */
+
+#define DS "http://www.w3.org/2000/09/xmldsig#"
+
+static char tmpdir[64];
+
+static void write_file(const char *name, const void *d, size_t n)
+{
+	char path[256];
+	snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(d, 1, n, f), n);
+	fclose(f);
+}
+
+static unsigned char *read_file(const char *name, size_t *n)
+{
+	char path[256];
+	snprintf(path, sizeof path, "%s/%s", tmpdir, name);
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	unsigned char *b = malloc(1 << 20);
+	*n = fread(b, 1, 1 << 20, f);
+	fclose(f);
+	b[*n] = 0;
+	return b;
+}
+
+/* Signs template tmpl (a file text) with rsa_key / rsa_cert through the xmlsec1 command. */
+static unsigned char *xmlsec_sign(const char *tmpl, size_t *n)
+{
+	char cmd[1024];
+	if (tmpdir[0] == '\0') {
+		snprintf(tmpdir, sizeof tmpdir, "/tmp/test_sigval.XXXXXX");
+		assert_non_null(mkdtemp(tmpdir));
+		char path[256];
+		snprintf(path, sizeof path, "%s/key.pem", tmpdir);
+		FILE *f = fopen(path, "w");
+		PEM_write_PrivateKey(f, rsa_key, NULL, NULL, 0, NULL, NULL);
+		fclose(f);
+		snprintf(path, sizeof path, "%s/cert.pem", tmpdir);
+		f = fopen(path, "w");
+		PEM_write_X509(f, rsa_cert);
+		fclose(f);
+	}
+	write_file("tmpl.xml", tmpl, strlen(tmpl));
+	snprintf(cmd, sizeof cmd, "cd %s && xmlsec1 --sign --privkey-pem key.pem,cert.pem "
+		 "--id-attr:Id 'http://uri.etsi.org/01903/v1.3.2#:SignedProperties' --output out.xml tmpl.xml "
+		 ">xmlsec.log 2>&1", tmpdir);
+	if (system(cmd) != 0)
+		fail_msg("xmlsec1 --sign failed (see %s/xmlsec.log)", tmpdir);
+	return read_file("out.xml", n);
+}
+
+static void xml_report(const unsigned char *x, size_t n, struct sigval_report *r)
+{
+	efos_err e = { 0 };
+	memset(r, 0, sizeof *r);
+	if (sigval_xml(&vc, x, n, NULL, 0, r, &e) != 0)
+		fail_msg("sigval_xml: %s", e.msg);
+	assert_int_equal(r->n, 1);
+	assert_string_equal(r->format, "xml");
+}
+
+static const char sig_head[] =
+	"<ds:Signature xmlns:ds=\"" DS "\" Id=\"sig1\"><ds:SignedInfo>"
+	"<ds:CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/>"
+	"<ds:SignatureMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#rsa-sha256\"/>"
+	"<ds:Reference URI=\"\"><ds:Transforms>"
+	"<ds:Transform Algorithm=\"" DS "enveloped-signature\"/>"
+	"<ds:Transform Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/></ds:Transforms>"
+	"<ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/><ds:DigestValue/></ds:Reference>";
+
+static void test_xml_dsig(void **state)
+{
+	char tmpl[4096];
+	size_t n;
+	struct sigval_report r;
+	snprintf(tmpl, sizeof tmpl, "<doc xmlns=\"urn:test\"><amount>100</amount>%s</ds:SignedInfo>"
+		 "<ds:SignatureValue/><ds:KeyInfo><ds:X509Data><ds:X509Certificate/></ds:X509Data></ds:KeyInfo>"
+		 "</ds:Signature></doc>", sig_head);
+	unsigned char *x = xmlsec_sign(tmpl, &n);
+	xml_report(x, n, &r);
+	if (r.sigs[0].result != SIGVAL_VALID)
+		fail_msg("%s: %s", r.sigs[0].reason, r.sigs[0].detail);
+	assert_string_equal(r.sigs[0].level, "XML-DSig");
+	assert_string_equal(r.sigs[0].subject, "CN=Seal RSA");
+	sigval_report_free(&r);
+	/* changed content */
+	char *amount = strstr((char *)x, ">100<");
+	assert_non_null(amount);
+	amount[1] = '9';
+	xml_report(x, n, &r);
+	assert_int_equal(r.sigs[0].result, SIGVAL_INVALID);
+	assert_string_equal(r.sigs[0].reason, "reference digest mismatch");
+	sigval_report_free(&r);
+	/* changed SignedInfo: the signature value no longer verifies */
+	amount[1] = '1';
+	char *c = strstr((char *)x, "xmlenc#sha256");
+	assert_non_null(c);
+	memcpy(c + 10, "512", 3);   /* DigestMethod sha512: SignedInfo changes */
+	efos_err e = { 0 };
+	memset(&r, 0, sizeof r);
+	assert_int_equal(sigval_xml(&vc, x, n, NULL, 0, &r, &e), 0);
+	assert_int_equal(r.sigs[0].result, SIGVAL_INVALID);   /* malformed (digest length) or mismatch */
+	sigval_report_free(&r);
+	free(x);
+	/* no signature at all */
+	memset(&r, 0, sizeof r);
+	assert_int_equal(sigval_xml(&vc, (const unsigned char *)"<a/>", 4, NULL, 0, &r, &e), -1);
+	assert_int_equal(e.code, EFOS_E_INVALID);
+	assert_non_null(strstr(e.msg, "no ds:Signature"));
+	/* a DOCTYPE is refused by core/xml */
+	static const char dtd[] = "<!DOCTYPE a [<!ENTITY x \"y\">]><a>&x;</a>";
+	assert_int_equal(sigval_xml(&vc, (const unsigned char *)dtd, sizeof dtd - 1, NULL, 0, &r, &e), -1);
+	sigval_report_free(&r);
+}
+
+/* XAdES: a SignedProperties reference with SigningCertificateV2 (digest of cert). */
+static void xades_template(char *out, size_t cap, X509 *named)
+{
+	unsigned char *der = NULL, d[32];
+	int dl = i2d_X509(named, &der);
+	EVP_Digest(der, (size_t)dl, d, NULL, EVP_sha256(), NULL);
+	OPENSSL_free(der);
+	char b64[64];
+	EVP_EncodeBlock((unsigned char *)b64, d, 32);
+	snprintf(out, cap, "<doc xmlns=\"urn:test\"><amount>100</amount>%s"
+		 "<ds:Reference Type=\"http://uri.etsi.org/01903#SignedProperties\" URI=\"#sp1\"><ds:Transforms>"
+		 "<ds:Transform Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/></ds:Transforms>"
+		 "<ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/><ds:DigestValue/></ds:Reference>"
+		 "</ds:SignedInfo><ds:SignatureValue/><ds:KeyInfo><ds:X509Data><ds:X509Certificate/></ds:X509Data>"
+		 "</ds:KeyInfo><ds:Object><xades:QualifyingProperties xmlns:xades=\"http://uri.etsi.org/01903/v1.3.2#\" "
+		 "Target=\"#sig1\"><xades:SignedProperties Id=\"sp1\"><xades:SignedSignatureProperties>"
+		 "<xades:SigningTime>2026-01-02T03:04:05Z</xades:SigningTime><xades:SigningCertificateV2><xades:Cert>"
+		 "<xades:CertDigest><ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/>"
+		 "<ds:DigestValue>%s</ds:DigestValue></xades:CertDigest></xades:Cert></xades:SigningCertificateV2>"
+		 "</xades:SignedSignatureProperties></xades:SignedProperties></xades:QualifyingProperties></ds:Object>"
+		 "</ds:Signature></doc>", sig_head, b64);
+}
+
+static void test_xades(void **state)
+{
+	char tmpl[8192];
+	size_t n;
+	struct sigval_report r;
+	xades_template(tmpl, sizeof tmpl, rsa_cert);
+	unsigned char *x = xmlsec_sign(tmpl, &n);
+	xml_report(x, n, &r);
+	if (r.sigs[0].result != SIGVAL_VALID)
+		fail_msg("%s: %s", r.sigs[0].reason, r.sigs[0].detail);
+	assert_string_equal(r.sigs[0].level, "B-B");
+	assert_string_equal(r.sigs[0].signing_time, "2026-01-02T03:04:05Z");
+	sigval_report_free(&r);
+	/* a changed signed property */
+	char *t = strstr((char *)x, "2026-01-02");
+	assert_non_null(t);
+	t[3] = '7';
+	xml_report(x, n, &r);
+	assert_int_equal(r.sigs[0].result, SIGVAL_INVALID);
+	assert_string_equal(r.sigs[0].reason, "reference digest mismatch");
+	assert_non_null(strstr(r.sigs[0].detail, "SignedProperties"));
+	sigval_report_free(&r);
+	free(x);
+	/* SigningCertificateV2 names another certificate than the KeyInfo's */
+	xades_template(tmpl, sizeof tmpl, ec_cert);
+	x = xmlsec_sign(tmpl, &n);
+	xml_report(x, n, &r);
+	assert_int_equal(r.sigs[0].result, SIGVAL_INVALID);
+	assert_string_equal(r.sigs[0].reason, "signing certificate mismatch");
+	sigval_report_free(&r);
+	free(x);
+}
+
+static int remove_tmpdir(void)
+{
+	if (tmpdir[0] != '\0') {
+		char cmd[128];
+		snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
+		return system(cmd);
+	}
+	return 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -364,6 +549,10 @@ int main(void)
 		cmocka_unit_test(test_cades_unknown_ca),
 		cmocka_unit_test(test_cades_bt),
 		cmocka_unit_test(test_not_a_signature),
+		cmocka_unit_test(test_xml_dsig),
+		cmocka_unit_test(test_xades),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	int rc = cmocka_run_group_tests(tests, setup, teardown);
+	remove_tmpdir();
+	return rc;
 }
