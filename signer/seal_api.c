@@ -29,6 +29,7 @@
 #include "hsm/bridge.h"
 #include "hsm/hsm.h"
 #include "signer/api_client.h"
+#include "signer/pades.h"
 #include "signer/seal.h"
 #include "signer/seal_api.h"
 #include "signer/tsa.h"
@@ -276,9 +277,13 @@ static int parse_format(const char *v, struct sign_req *s, char *why, size_t cap
 		snprintf(s->format, sizeof s->format, "cades");
 		return 0;
 	}
-	if (!strcmp(v, "xades") || !strcmp(v, "pades"))
-		return snprintf(why, cap, "format \"%s\" is not available yet; use \"cades\"", v), -1;
-	return snprintf(why, cap, "format \"%.40s\" is not supported (cades)", v), -1;
+	if (!strcmp(v, "pades")) {
+		snprintf(s->format, sizeof s->format, "pades");
+		return 0;
+	}
+	if (!strcmp(v, "xades"))
+		return snprintf(why, cap, "format \"%s\" is not available yet; use \"cades\" or \"pades\"", v), -1;
+	return snprintf(why, cap, "format \"%.40s\" is not supported (cades, pades)", v), -1;
 }
 
 static int parse_md(const char *v, struct sign_req *s, char *why, size_t cap)
@@ -410,9 +415,14 @@ static int parse_request(struct http_request *req, struct sign_req *s, char *why
 	s->packaging = SEAL_DETACHED;
 	s->md = EVP_sha256();
 	s->json = ct != NULL && strncasecmp(ct, "application/json", 16) == 0;
+	if (ct != NULL && strncasecmp(ct, "application/pdf", 15) == 0)
+		snprintf(s->format, sizeof s->format, "pades");   /* a raw PDF: PAdES unless format says otherwise */
 	int rc = s->json ? parse_json(req, s, why, cap) : parse_raw(req, s, why, cap);
 	if (rc != 0)
 		return -1;
+	if (!strcmp(s->format, "pades") && (s->digest != NULL || s->packaging != SEAL_DETACHED))
+		return snprintf(why, cap, "a PAdES signature goes inside the PDF: send the PDF as \"document\" (or "
+				"as the body, Content-Type application/pdf), without \"digest\" or \"packaging\""), -1;
 	if (s->key[0] == '\0')
 		return snprintf(why, cap, "name the seal key to sign with (\"key\")"), -1;
 	if (s->digest != NULL && s->packaging != SEAL_DETACHED)
@@ -625,8 +635,9 @@ static int timestamp_cb(void *arg, const EVP_MD *md, const unsigned char *data, 
 static void respond(struct http_request *req, struct http_response *resp, const struct sign_req *s,
 		    const struct seal_result *res, const struct key_row *k)
 {
-	const char *ctype = s->packaging == SEAL_DETACHED ? "application/pkcs7-signature"
-							  : "application/pkcs7-mime; smime-type=signed-data";
+	const char *ctype = !strcmp(s->format, "pades") ? "application/pdf"
+			    : s->packaging == SEAL_DETACHED ? "application/pkcs7-signature"
+							    : "application/pkcs7-mime; smime-type=signed-data";
 	if (!s->json) {
 		http_resp_status(resp, 200);
 		if (http_resp_body(resp, ctype, res->der, res->der_len) != 0)
@@ -656,6 +667,29 @@ static void respond(struct http_request *req, struct http_response *resp, const 
 	}
 	http_resp_status(resp, 200);
 	http_resp_body_take(resp, "application/json", body, strlen(body));
+}
+
+/* PAdES (signer/pades.h): the signed PDF goes out in res->der like a CMS would, and the
+ * audit's document digest is that of the PDF as received, so that audit and answer are shared. */
+static int sign_pades(const struct sign_req *s, const struct key_row *k, PGconn *c, struct seal_result *res,
+		      efos_err *e)
+{
+	struct seal_signer signer = { .cert = k->ck->cert, .chain = k->ck->chain, .key = k->ck->pkey };
+	struct pades_params pp = {
+		.pdf = s->document, .pdf_len = s->document_len, .md = s->md,
+		.timestamp = s->timestamp ? timestamp_cb : NULL, .timestamp_arg = c,
+	};
+	struct pades_result pr = { 0 };
+	if (s->document == NULL)
+		return efos_fail(e, EFOS_E_INVALID, "the request has no PDF");
+	if (pades_sign(&signer, &pp, &pr, e) != 0)
+		return -1;
+	res->der = pr.pdf;
+	res->der_len = pr.pdf_len;
+	memcpy(res->digest, pr.document_digest, pr.document_digest_len);
+	res->digest_len = pr.document_digest_len;
+	res->timestamped = pr.timestamped;
+	return 0;
 }
 
 static void handle_sign(struct http_request *req, struct http_response *resp)
@@ -700,7 +734,8 @@ static void handle_sign(struct http_request *req, struct http_response *resp)
 		static const unsigned char empty[1];
 		p.document = empty;
 	}
-	if (seal_cades_sign(&signer, &p, &res, &e) != 0) {
+	if (!strcmp(s.format, "pades") ? sign_pades(&s, &k, c, &res, &e) != 0
+					: seal_cades_sign(&signer, &p, &res, &e) != 0) {
 		if (e.code == EFOS_E_UNAVAILABLE)
 			http_resp_header(resp, "Retry-After", "5");
 		http_resp_from_err(resp, &e);
