@@ -27,9 +27,11 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include "signer/pades.h"
 #include "signer/seal.h"
 #include "signer/sigval.h"
 #include "signer/tsa.h"
+#include "pdf_fixtures.h"
 
 static EVP_PKEY *ca_key, *other_ca_key, *ec_key, *rsa_key, *tsa_key, *other_key;
 static X509 *ca_cert, *other_ca_cert, *ec_cert, *rsa_cert, *tsa_cert, *unknown_cert;
@@ -530,6 +532,96 @@ static void test_xades(void **state)
 	free(x);
 }
 
+/* ---- PDF (signed by signer/pades.c) ------------------------------------------------------- */
+
+static void pdf_report(const unsigned char *p, size_t n, struct sigval_report *r)
+{
+	efos_err e = { 0 };
+	memset(r, 0, sizeof *r);
+	if (sigval_pdf(&vc, p, n, r, &e) != 0)
+		fail_msg("sigval_pdf: %s", e.msg);
+	assert_string_equal(r->format, "pdf");
+}
+
+static void test_pades(void **state)
+{
+	size_t n;
+	size_t n2;
+	unsigned char *in = fx_pdf_classic(&n), *in2 = fx_pdf_xref_stream(&n2);
+	STACK_OF(X509) *chain = sk_X509_new_null();
+	sk_X509_push(chain, ca_cert);
+	struct seal_signer s = { .cert = ec_cert, .chain = chain, .key = ec_key };
+	struct pades_params p = { .pdf = in, .pdf_len = n, .md = EVP_sha256() };
+	struct pades_result res;
+	struct sigval_report r;
+	efos_err e = { 0 };
+	if (pades_sign(&s, &p, &res, &e) != 0)
+		fail_msg("pades_sign: %s", e.msg);
+	pdf_report(res.pdf, res.pdf_len, &r);
+	assert_int_equal(r.n, 1);
+	if (r.sigs[0].result != SIGVAL_VALID)
+		fail_msg("%s: %s", r.sigs[0].reason, r.sigs[0].detail);
+	assert_true(r.sigs[0].covers_whole_document);
+	assert_string_equal(r.sigs[0].subject, "CN=Seal EC");
+	sigval_report_free(&r);
+
+	/* a byte of the signed revision changed */
+	unsigned char *bad = malloc(res.pdf_len + 64);
+	memcpy(bad, res.pdf, res.pdf_len);
+	unsigned char *mb = memmem(bad, res.pdf_len, "MediaBox", 8);
+	assert_non_null(mb);
+	mb[0] = 'N';   /* outside the xref's concern: only the signed bytes change */
+	pdf_report(bad, res.pdf_len, &r);
+	assert_int_equal(r.sigs[0].result, SIGVAL_INVALID);
+	assert_string_equal(r.sigs[0].reason, "message digest mismatch");
+	sigval_report_free(&r);
+
+	/* a later revision appended: still valid for the signed revision */
+	memcpy(bad, res.pdf, res.pdf_len);
+	memcpy(bad + res.pdf_len, "\n% later\n", 9);
+	pdf_report(bad, res.pdf_len + 9, &r);
+	assert_int_equal(r.sigs[0].result, SIGVAL_VALID);
+	assert_false(r.sigs[0].covers_whole_document);
+	assert_string_equal(r.sigs[0].reason, "signed revision only");
+	sigval_report_free(&r);
+
+	/* a byte in the /Contents gap other than the hex string: the ByteRange no longer fits */
+	memcpy(bad, res.pdf, res.pdf_len);
+	/* ByteRange's second number one more: the gap no longer starts at the hex string's '<' */
+	char want[32];
+	snprintf(want, sizeof want, "%zu", res.byte_range[1]);
+	unsigned char *brk = memmem(bad, res.pdf_len, "/ByteRange", 10);
+	assert_non_null(brk);
+	unsigned char *num = memmem(brk, 64, want, strlen(want));
+	assert_non_null(num);
+	num[strlen(want) - 1] = num[strlen(want) - 1] == '9' ? '8' : (unsigned char)(num[strlen(want) - 1] + 1);
+	pdf_report(bad, res.pdf_len, &r);
+	assert_int_equal(r.sigs[0].result, SIGVAL_INVALID);
+	assert_string_equal(r.sigs[0].reason, "byte range invalid");
+	sigval_report_free(&r);
+
+	/* an unsigned PDF is not a signature */
+	memset(&r, 0, sizeof r);
+	assert_int_equal(sigval_pdf(&vc, in, n, &r, &e), -1);
+	assert_int_equal(e.code, EFOS_E_INVALID);
+	sigval_report_free(&r);
+	free(bad);
+	free(in);
+	pades_result_free(&res);
+
+	/* the same on a PDF with a cross-reference stream */
+	p.pdf = in2;
+	p.pdf_len = n2;
+	if (pades_sign(&s, &p, &res, &e) != 0)
+		fail_msg("pades_sign (xref stream): %s", e.msg);
+	pdf_report(res.pdf, res.pdf_len, &r);
+	assert_int_equal(r.sigs[0].result, SIGVAL_VALID);
+	sigval_report_free(&r);
+	pades_result_free(&res);
+	free(in2);
+	sk_X509_free(chain);
+}
+
 static int remove_tmpdir(void)
 {
 	if (tmpdir[0] != '\0') {
@@ -551,6 +643,7 @@ int main(void)
 		cmocka_unit_test(test_not_a_signature),
 		cmocka_unit_test(test_xml_dsig),
 		cmocka_unit_test(test_xades),
+		cmocka_unit_test(test_pades),
 	};
 	int rc = cmocka_run_group_tests(tests, setup, teardown);
 	remove_tmpdir();
