@@ -3,8 +3,9 @@
  * A request goes: who is calling (signer/api_client.h: the TLS client certificate in
  * api_clients, active, its organisation active, the certificate not revoked or on hold) ->
  * what is asked (JSON or raw body, bounded, checked field by field) -> may it (the key name
- * is among the client's key_names, the format among its formats, the key is its organisation's and active) -> sign (seal.c,
- * key in the HSM; B-T through the TSA with a serial from the same database connection) ->
+ * is among the client's key_names, the format among its formats, the key is its
+ * organisation's and active) -> sign (seal.c, key in the HSM; B-T through the TSA with a
+ * serial from the same database connection) ->
  * audit "seal.sign" with the document digest in a transaction -> answer. A refusal of a known
  * client is audited too ("denied").
  *
