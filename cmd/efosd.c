@@ -30,6 +30,7 @@
 #include "certs/enroll.h"
 #include "idp/metadata_routes.h"
 #include "signer/seal_api.h"
+#include "signer/sigval_api.h"
 #include "idp/sso.h"
 
 #define DEFAULT_CONFIG "/etc/efos/efos.conf"
@@ -88,6 +89,8 @@ static int add_routes(struct node *n, efos_err *e)
 		return -1;   /* the login flow: /idp/sso/..., /idp/login/... (idp/sso.h) */
 	if (config_has_role(&n->cfg, "signer") && http_server_add_routes(n->http, signer_seal_routes, signer_seal_n_routes, e) != 0)
 		return -1;   /* POST /api/v1/sign, POST /tsa (signer/seal_api.h) */
+	if (config_has_role(&n->cfg, "signer") && http_server_add_routes(n->http, signer_sigval_routes, signer_sigval_n_routes, e) != 0)
+		return -1;   /* POST /api/v1/validate/signature (signer/sigval_api.h) */
 	/* Later issues:
 	 * if (config_has_role(&n->cfg, "idp") && http_server_add_routes(n->http, idp_routes, idp_n_routes, e) != 0)
 	 *         return -1;

@@ -77,7 +77,7 @@ static const struct cfg_key config_keys[] = {
 	{ "http.mtls_public_url", CT_URL, F(http_mtls_public_url), 0, 0, 0, NULL, "auto", 0 },
 	{ "http.threads", CT_INT, F(http_threads), 0, 1, 1024, NULL, "auto", 0 },
 	{ "http.max_connections", CT_INT, F(http_max_connections), 0, 1, 1000000, NULL, "1024", 0 },
-	{ "http.max_body_bytes", CT_SIZE, F(http_max_body_bytes), 0, 1024, 1L << 30, NULL, "1MiB", 0 },
+	{ "http.max_body_bytes", CT_SIZE, F(http_max_body_bytes), 0, 1024, 1L << 30, NULL, "4MiB", 0 },
 	{ "http.max_header_bytes", CT_SIZE, F(http_max_header_bytes), 0, 1024, 1L << 20, NULL, "16KiB", 0 },
 	{ "http.request_timeout", CT_INT, F(http_request_timeout_s), 0, 1, 3600, NULL, "30", 0 },
 

@@ -128,4 +128,39 @@ extern const struct xml_dsig_policy xml_dsig_policy_dss;
 xmlNodePtr xml_dsig_verify_element(xmlNodePtr signed_elem, xmlNodePtr sig, EVP_PKEY *const *keys,
 				   size_t nkeys, const struct xml_dsig_policy *pol, efos_err *e);
 
+/* ---- 4b. a validator's check (signer/sigval_xml.c) --------------------------------------- */
+
+#define XML_DSIG_MAX_REFS 8
+#define XML_DSIG_SIGNED_PROPERTIES_TYPE "http://uri.etsi.org/01903#SignedProperties"
+
+struct xml_dsig_ref_check {
+	char uri[200];
+	bool signed_properties;   /* Type="http://uri.etsi.org/01903#SignedProperties" (XAdES) */
+	bool external;            /* neither "" nor "#id": the external (detached) document */
+	xmlNodePtr target;        /* what a same-document Reference resolved to (root for "") */
+	bool digest_ok;
+};
+
+struct xml_dsig_check {
+	bool signature_ok;        /* SignatureValue verifies with the key over the canonical SignedInfo */
+	size_t n_refs;
+	struct xml_dsig_ref_check refs[XML_DSIG_MAX_REFS];
+};
+
+/* Checks the ds:Signature sig with key, for a validator: the key comes from the signature's
+ * own KeyInfo certificate and the caller decides trust afterwards by that certificate's path.
+ * The algorithm rules of xml_dsig_verify_element hold (exc-c14n SignedInfo, allow-listed
+ * SignatureMethod and DigestMethod without parameters, RSA >= 2048, EC >= 256); the shape may
+ * be wider, as XAdES needs: ds:Object children; up to XML_DSIG_MAX_REFS References, each
+ *   URI=""      the whole document: enveloped-signature (if sig is inside), then exc-c14n
+ *   URI="#id"   an ID registered by the caller (xml_register_ids): optional enveloped-signature
+ *               (when sig is inside that element), then exc-c14n
+ *   other       the external document (detached): no transforms, its bytes are digested;
+ *               refused (EFOS_E_INVALID) when external is NULL
+ * Returns 0 when the signature could be checked: out says whether the signature value and each
+ * Reference's digest verified. -1 with e when the signature is refused by the rules (*alg_refused
+ * true when the refusal is about an algorithm or a key). */
+int xml_dsig_check_signature(xmlNodePtr sig, EVP_PKEY *key, const unsigned char *external, size_t external_len,
+			     struct xml_dsig_check *out, bool *alg_refused, efos_err *e);
+
 #endif

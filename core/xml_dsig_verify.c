@@ -260,6 +260,36 @@ out:
 	return ret;
 }
 
+/* SignedInfo's CanonicalizationMethod (exc-c14n) and SignatureMethod (allow-list, no
+ * parameters); *first_ref: the element after them. The caller frees the xmlChar outputs. */
+static int signed_info_head(xmlNodePtr si, const struct xml_dsig_policy *pol, xmlChar **c14n_alg, bool *with_comments,
+			    xmlChar **pstore, xmlChar ***prefixes, xmlChar **sig_alg, const struct xml_sig_alg **sa,
+			    xmlNodePtr *first_ref, efos_err *e)
+{
+	xmlNodePtr cm = xml_first_element(si);
+	xmlNodePtr sm = cm ? xml_next_element(cm->next) : NULL;
+	*first_ref = sm ? xml_next_element(sm->next) : NULL;
+	if (!xml_is_dsig(cm, "CanonicalizationMethod") || !xml_is_dsig(sm, "SignatureMethod"))
+		return efos_fail(e, EFOS_E_INVALID, "XML-DSig: SignedInfo must be CanonicalizationMethod, SignatureMethod, Reference");
+	if (alg_attr(cm, c14n_alg, e) < 0)
+		return -1;
+	if (!is_exc_c14n(*c14n_alg, pol->allow_with_comments, with_comments))
+		return efos_fail(e, EFOS_E_INVALID, "XML-DSig: CanonicalizationMethod %.100s refused (exc-c14n%s only)", *c14n_alg,
+				 pol->allow_with_comments ? "" : " without comments");
+	if (xml_c14n_inclusive_prefixes(cm, pstore, prefixes, e) < 0)
+		return -1;
+	if (alg_attr(sm, sig_alg, e) < 0)
+		return -1;
+	*sa = xml_sig_alg_find((const char *)*sig_alg);
+	if (*sa == NULL || !xml_alg_in_list((const char *)*sig_alg, pol->sig_algs))
+		return efos_fail(e, EFOS_E_INVALID, "XML-DSig: SignatureMethod %.100s refused (%s)", *sig_alg,
+				 *sa ? "not allowed by this profile" : xml_alg_refusal((const char *)*sig_alg));
+	/* HMACOutputLength and friends (CVE-2009-0217) */
+	if (xml_first_element(sm) != NULL)
+		return efos_fail(e, EFOS_E_INVALID, "XML-DSig: SignatureMethod parameters are not allowed");
+	return 0;
+}
+
 xmlNodePtr xml_dsig_verify_element(xmlNodePtr signed_elem, xmlNodePtr sig, EVP_PKEY *const *keys,
 				   size_t nkeys, const struct xml_dsig_policy *pol, efos_err *e)
 {
@@ -298,35 +328,10 @@ xmlNodePtr xml_dsig_verify_element(xmlNodePtr signed_elem, xmlNodePtr sig, EVP_P
 	}
 
 	/* SignedInfo = CanonicalizationMethod, SignatureMethod, Reference (exactly one). */
-	xmlNodePtr cm = xml_first_element(si);
-	xmlNodePtr sm = cm ? xml_next_element(cm->next) : NULL;
-	xmlNodePtr rn = sm ? xml_next_element(sm->next) : NULL;
-	if (!xml_is_dsig(cm, "CanonicalizationMethod") || !xml_is_dsig(sm, "SignatureMethod")) {
-		efos_fail(e, EFOS_E_INVALID, "XML-DSig: SignedInfo must be CanonicalizationMethod, SignatureMethod, Reference");
+	const struct xml_sig_alg *sa = NULL;
+	xmlNodePtr rn = NULL;
+	if (signed_info_head(si, pol, &c14n_alg, &with_comments, &pstore, &prefixes, &sig_alg, &sa, &rn, e) < 0)
 		goto out;
-	}
-	if (alg_attr(cm, &c14n_alg, e) < 0)
-		goto out;
-	if (!is_exc_c14n(c14n_alg, pol->allow_with_comments, &with_comments)) {
-		efos_fail(e, EFOS_E_INVALID, "XML-DSig: CanonicalizationMethod %.100s refused (exc-c14n%s only)", c14n_alg,
-			  pol->allow_with_comments ? "" : " without comments");
-		goto out;
-	}
-	if (xml_c14n_inclusive_prefixes(cm, &pstore, &prefixes, e) < 0)
-		goto out;
-	if (alg_attr(sm, &sig_alg, e) < 0)
-		goto out;
-	const struct xml_sig_alg *sa = xml_sig_alg_find((const char *)sig_alg);
-	if (sa == NULL || !xml_alg_in_list((const char *)sig_alg, pol->sig_algs)) {
-		efos_fail(e, EFOS_E_INVALID, "XML-DSig: SignatureMethod %.100s refused (%s)", sig_alg,
-			  sa ? "not allowed by this profile" : xml_alg_refusal((const char *)sig_alg));
-		goto out;
-	}
-	if (xml_first_element(sm) != NULL) {
-		/* HMACOutputLength and friends (CVE-2009-0217) */
-		efos_fail(e, EFOS_E_INVALID, "XML-DSig: SignatureMethod parameters are not allowed");
-		goto out;
-	}
 	if (!xml_is_dsig(rn, "Reference")) {
 		efos_fail(e, EFOS_E_INVALID, "XML-DSig: SignedInfo has no Reference");
 		goto out;
@@ -394,6 +399,232 @@ out:
 	if (c14n_ref != NULL)
 		xmlOutputBufferClose(c14n_ref);
 	reference_free(&ref);
+	xmlFree(sv_text);
+	xmlFree(prefixes);
+	xmlFree(pstore);
+	xmlFree(sig_alg);
+	xmlFree(c14n_alg);
+	return ret;
+}
+
+/* ---- the validator's check (xml.h 4b) ----------------------------------------------------- */
+
+static const struct xml_dsig_policy policy_validate = {
+	.ref = XML_DSIG_REF_DOCUMENT,
+	.signature_in_descendant = true,
+	.allow_with_comments = false,
+};
+
+static bool inside(xmlNodePtr n, xmlNodePtr ancestor)
+{
+	for (; n != NULL; n = n->parent)
+		if (n == ancestor)
+			return true;
+	return false;
+}
+
+/* One Reference of a validated signature: its transforms, digest, target, and whether the
+ * digest matches. */
+static int check_reference(xmlNodePtr ref, xmlNodePtr sig, const unsigned char *external, size_t external_len,
+			   struct xml_dsig_ref_check *rc, bool *alg_refused, efos_err *e)
+{
+	xmlChar *uri = xmlGetNoNsProp(ref, BAD_CAST "URI"), *type = xmlGetNoNsProp(ref, BAD_CAST "Type");
+	xmlChar *alg = NULL, *dv = NULL, *pstore = NULL, **prefixes = NULL;
+	xmlOutputBufferPtr c14n = NULL;
+	unsigned char want[EVP_MAX_MD_SIZE], got[EVP_MAX_MD_SIZE];
+	size_t want_len = 0;
+	unsigned int got_len = 0;
+	bool enveloped = false, exc = false, wc = false;
+	int ret = -1;
+
+	if (uri == NULL) {
+		efos_fail(e, EFOS_E_INVALID, "XML-DSig: a Reference has no URI");
+		goto out;
+	}
+	snprintf(rc->uri, sizeof rc->uri, "%s", (const char *)uri);
+	rc->signed_properties = type != NULL && xmlStrEqual(type, BAD_CAST XML_DSIG_SIGNED_PROPERTIES_TYPE);
+	xmlNodePtr n = xml_first_element(ref);
+	if (xml_is_dsig(n, "Transforms")) {
+		size_t nt = 0;
+		for (xmlNodePtr t = xml_first_element(n); t != NULL; t = xml_next_element(t->next), nt++) {
+			if (!xml_is_dsig(t, "Transform") || alg_attr(t, &alg, e) < 0) {
+				if (!xml_is_dsig(t, "Transform"))
+					efos_fail(e, EFOS_E_INVALID, "XML-DSig: unexpected <%s> in Transforms", t->name);
+				goto out;
+			}
+			if (xmlStrEqual(alg, BAD_CAST XML_ALG_ENVELOPED) && nt == 0 && xml_first_element(t) == NULL) {
+				enveloped = true;
+			} else if (is_exc_c14n(alg, false, &wc) && !exc && xml_next_element(t->next) == NULL) {
+				exc = true;
+				if (xml_c14n_inclusive_prefixes(t, &pstore, &prefixes, e) < 0)
+					goto out;
+			} else {
+				*alg_refused = true;
+				efos_fail(e, EFOS_E_INVALID, "XML-DSig: transform %.100s refused here (only enveloped-signature, "
+					  "then exclusive c14n without comments)", alg);
+				goto out;
+			}
+			xmlFree(alg);
+			alg = NULL;
+		}
+		n = xml_next_element(n->next);
+	}
+	if (!xml_is_dsig(n, "DigestMethod") || alg_attr(n, &alg, e) < 0) {
+		if (!xml_is_dsig(n, "DigestMethod"))
+			efos_fail(e, EFOS_E_INVALID, "XML-DSig: a Reference has no DigestMethod");
+		goto out;
+	}
+	const struct xml_digest_alg *da = xml_digest_alg_find((const char *)alg);
+	if (da == NULL || xml_first_element(n) != NULL) {
+		*alg_refused = true;
+		efos_fail(e, EFOS_E_INVALID, "XML-DSig: DigestMethod %.100s refused (%s)", alg,
+			  da ? "parameters are not supported" : xml_alg_refusal((const char *)alg));
+		goto out;
+	}
+	xmlNodePtr dvn = xml_next_element(n->next);
+	if (!xml_is_dsig(dvn, "DigestValue") || xml_next_element(dvn->next) != NULL) {
+		efos_fail(e, EFOS_E_INVALID, "XML-DSig: a Reference must be Transforms?, DigestMethod, DigestValue");
+		goto out;
+	}
+	if (xml_text_content_strict(dvn, &dv, e) < 0)
+		goto out;
+	if (b64_decode(dv, want, sizeof want, &want_len) < 0 || want_len != (size_t)EVP_MD_get_size(da->md())) {
+		efos_fail(e, EFOS_E_INVALID, "XML-DSig: DigestValue is not a base64 %s digest", EVP_MD_get0_name(da->md()));
+		goto out;
+	}
+
+	const unsigned char *data;
+	size_t len;
+	if (uri[0] != '\0' && uri[0] != '#') {
+		rc->external = true;
+		if (enveloped || exc) {
+			efos_fail(e, EFOS_E_INVALID, "XML-DSig: the Reference to the external document \"%.80s\" has transforms: "
+				  "only the document's own bytes are accepted", uri);
+			goto out;
+		}
+		if (external == NULL) {
+			efos_fail(e, EFOS_E_INVALID, "the signature is detached: its Reference \"%.80s\" names an external "
+				  "document; send that document as \"document\"", uri);
+			goto out;
+		}
+		data = external;
+		len = external_len;
+	} else {
+		xmlNodePtr target;
+		if (uri[0] == '\0') {
+			target = xmlDocGetRootElement(sig->doc);
+		} else {
+			xmlAttrPtr id = xmlValidateNCName(uri + 1, 0) == 0 ? xmlGetID(sig->doc, uri + 1) : NULL;
+			if (id == NULL || id->parent == NULL) {
+				efos_fail(e, EFOS_E_INVALID, "XML-DSig: Reference URI=\"%.80s\" is not an ID of this document", uri);
+				goto out;
+			}
+			target = id->parent;
+		}
+		rc->target = target;
+		if (!exc) {
+			*alg_refused = true;
+			efos_fail(e, EFOS_E_INVALID, "XML-DSig: Reference URI=\"%.80s\" without exclusive c14n: inclusive "
+				  "canonicalisation is not accepted", uri);
+			goto out;
+		}
+		if (enveloped != inside(sig, target)) {
+			efos_fail(e, EFOS_E_INVALID, "XML-DSig: Reference URI=\"%.80s\": %s", uri, enveloped ?
+				  "the enveloped-signature transform on an element that does not hold the signature" :
+				  "the signed element holds the signature but the Reference has no enveloped-signature transform");
+			goto out;
+		}
+		struct xml_node_set set = { uri[0] == '\0' ? (xmlNodePtr)sig->doc : target, enveloped ? sig : NULL, true };
+		if (xml_c14n_exclusive(sig->doc, &set, prefixes, false, &c14n, e) < 0)
+			goto out;
+		data = xmlOutputBufferGetContent(c14n);
+		len = (size_t)xmlOutputBufferGetSize(c14n);
+	}
+	if (EVP_Digest(data, len, got, &got_len, da->md(), NULL) != 1) {
+		efos_fail(e, EFOS_E_INTERNAL, "XML-DSig: digest failed");
+		goto out;
+	}
+	rc->digest_ok = got_len == want_len && CRYPTO_memcmp(got, want, got_len) == 0;
+	ret = 0;
+out:
+	if (c14n != NULL)
+		xmlOutputBufferClose(c14n);
+	xmlFree(prefixes);
+	xmlFree(pstore);
+	xmlFree(dv);
+	xmlFree(alg);
+	xmlFree(type);
+	xmlFree(uri);
+	return ret;
+}
+
+int xml_dsig_check_signature(xmlNodePtr sig, EVP_PKEY *key, const unsigned char *external, size_t external_len,
+			     struct xml_dsig_check *out, bool *alg_refused, efos_err *e)
+{
+	xmlChar *c14n_alg = NULL, *sig_alg = NULL, *pstore = NULL, **prefixes = NULL, *sv_text = NULL;
+	xmlOutputBufferPtr c14n_si = NULL;
+	unsigned char sigbin[MAX_SIG_BYTES];
+	size_t siglen = 0;
+	bool with_comments = false;
+	const struct xml_sig_alg *sa = NULL;
+	xmlNodePtr rn = NULL;
+	const char *why = NULL;
+	int ret = -1;
+
+	memset(out, 0, sizeof *out);
+	*alg_refused = false;
+	if (!xml_is_dsig(sig, "Signature") || sig->doc == NULL)
+		return efos_fail(e, EFOS_E_INTERNAL, "XML-DSig: not a ds:Signature");
+	xmlNodePtr si = xml_first_element(sig);
+	xmlNodePtr sv = si ? xml_next_element(si->next) : NULL;
+	if (!xml_is_dsig(si, "SignedInfo") || !xml_is_dsig(sv, "SignatureValue"))
+		return efos_fail(e, EFOS_E_INVALID, "XML-DSig: ds:Signature must start with SignedInfo, SignatureValue");
+	for (xmlNodePtr r = xml_next_element(sv->next); r != NULL; r = xml_next_element(r->next))
+		if (!xml_is_dsig(r, "KeyInfo") && !xml_is_dsig(r, "Object"))
+			return efos_fail(e, EFOS_E_INVALID, "XML-DSig: <%s> (line %ld) is not allowed in ds:Signature",
+					 r->name, xmlGetLineNo(r));
+	if (signed_info_head(si, &policy_validate, &c14n_alg, &with_comments, &pstore, &prefixes, &sig_alg, &sa, &rn,
+			     e) < 0) {
+		*alg_refused = c14n_alg != NULL;   /* past the shape check: an algorithm was refused */
+		goto out;
+	}
+	if (!xml_alg_key_ok(key, sa, 0, 0, &why)) {
+		*alg_refused = true;
+		efos_fail(e, EFOS_E_INVALID, "XML-DSig: the signer's key cannot make a %s signature here: %s", sig_alg, why);
+		goto out;
+	}
+	for (; rn != NULL; rn = xml_next_element(rn->next)) {
+		if (!xml_is_dsig(rn, "Reference")) {
+			efos_fail(e, EFOS_E_INVALID, "XML-DSig: <%s> in SignedInfo is not a Reference", rn->name);
+			goto out;
+		}
+		if (out->n_refs == XML_DSIG_MAX_REFS) {
+			efos_fail(e, EFOS_E_INVALID, "XML-DSig: more than %d References", XML_DSIG_MAX_REFS);
+			goto out;
+		}
+		if (check_reference(rn, sig, external, external_len, &out->refs[out->n_refs], alg_refused, e) < 0)
+			goto out;
+		out->n_refs++;
+	}
+	if (out->n_refs == 0) {
+		efos_fail(e, EFOS_E_INVALID, "XML-DSig: SignedInfo has no Reference");
+		goto out;
+	}
+	if (xml_text_content_strict(sv, &sv_text, e) < 0)
+		goto out;
+	if (b64_decode(sv_text, sigbin, sizeof sigbin, &siglen) < 0) {
+		efos_fail(e, EFOS_E_INVALID, "XML-DSig: SignatureValue is not base64 of a plausible signature");
+		goto out;
+	}
+	struct xml_node_set si_set = { si, NULL, !with_comments };
+	if (xml_c14n_exclusive(sig->doc, &si_set, prefixes, with_comments, &c14n_si, e) < 0)
+		goto out;
+	out->signature_ok = xml_alg_verify(key, sa, xmlOutputBufferGetContent(c14n_si),
+					   (size_t)xmlOutputBufferGetSize(c14n_si), sigbin, siglen) == 1;
+	ret = 0;
+out:
+	if (c14n_si != NULL)
+		xmlOutputBufferClose(c14n_si);
 	xmlFree(sv_text);
 	xmlFree(prefixes);
 	xmlFree(pstore);

@@ -70,6 +70,8 @@ static int check_params(const struct seal_cades_params *p, efos_err *e)
 		return efos_fail(e, EFOS_E_INVALID, "unsupported digest algorithm (sha256, sha384 or sha512)");
 	if ((p->document == NULL) == (p->digest == NULL))
 		return efos_fail(e, EFOS_E_INVALID, "give either the document or its digest, not both and not neither");
+	if (p->no_signing_time && p->digest == NULL)
+		return efos_fail(e, EFOS_E_INTERNAL, "a signature without signing-time is made from a digest");
 	if (p->digest != NULL) {
 		if (p->packaging != SEAL_DETACHED)
 			return efos_fail(e, EFOS_E_INVALID, "a hash-only request can only make a detached signature "
@@ -91,6 +93,85 @@ static int read_message_digest(CMS_SignerInfo *si, struct seal_result *out, efos
 	memcpy(out->digest, md->data, (size_t)md->length);
 	out->digest_len = (size_t)md->length;
 	return 0;
+}
+
+static int cmp_der(const void *a, const void *b)
+{
+	const ASN1_STRING *x = *(const ASN1_STRING *const *)a, *y = *(const ASN1_STRING *const *)b;
+	int n = x->length < y->length ? x->length : y->length, c = memcmp(x->data, y->data, (size_t)n);
+	return c != 0 ? c : x->length - y->length;
+}
+
+/* Signs the signed attributes as they are, without the signing-time that CMS_SignerInfo_sign
+ * (OpenSSL 3.0) always adds: the DER SET OF the attributes (sorted, X.690 11.6) is what the
+ * signature covers (RFC 5652 5.4). */
+static int sign_attrs_without_time(CMS_SignerInfo *si, const struct seal_signer *s, const EVP_MD *md, efos_err *e)
+{
+	int n = CMS_signed_get_attr_count(si), rc = -1;
+	ASN1_STRING **enc = n > 0 ? calloc((size_t)n, sizeof *enc) : NULL;
+	unsigned char *set = NULL, *sig = NULL;
+	EVP_MD_CTX *mctx = NULL;
+	size_t total = 0, siglen = 0;
+	if (enc == NULL)
+		return efos_fail(e, EFOS_E_INTERNAL, "no signed attributes");
+	for (int i = 0; i < n; i++) {
+		unsigned char *der = NULL;
+		int l = i2d_X509_ATTRIBUTE(CMS_signed_get_attr(si, i), &der);
+		if (l <= 0 || (enc[i] = ASN1_STRING_new()) == NULL) {
+			OPENSSL_free(der);
+			ossl_fail(e, EFOS_E_INTERNAL, "encoding the signed attributes");
+			goto out;
+		}
+		ASN1_STRING_set0(enc[i], der, l);
+		total += (size_t)l;
+	}
+	qsort(enc, (size_t)n, sizeof *enc, cmp_der);
+	/* SET tag and a definite length */
+	unsigned char hdr[6];
+	size_t hl = 0;
+	hdr[hl++] = 0x31;
+	if (total < 0x80) {
+		hdr[hl++] = (unsigned char)total;
+	} else if (total < 0x100) {
+		hdr[hl++] = 0x81;
+		hdr[hl++] = (unsigned char)total;
+	} else if (total < 0x10000) {
+		hdr[hl++] = 0x82;
+		hdr[hl++] = (unsigned char)(total >> 8);
+		hdr[hl++] = (unsigned char)total;
+	} else {
+		efos_fail(e, EFOS_E_INTERNAL, "the signed attributes are too large");
+		goto out;
+	}
+	if ((set = malloc(hl + total)) == NULL) {
+		efos_fail(e, EFOS_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	memcpy(set, hdr, hl);
+	size_t o = hl;
+	for (int i = 0; i < n; i++) {
+		memcpy(set + o, enc[i]->data, (size_t)enc[i]->length);
+		o += (size_t)enc[i]->length;
+	}
+	if ((mctx = EVP_MD_CTX_new()) == NULL || EVP_DigestSignInit(mctx, NULL, md, NULL, s->key) != 1 ||
+	    EVP_DigestSign(mctx, NULL, &siglen, set, o) != 1 || (sig = OPENSSL_malloc(siglen)) == NULL ||
+	    EVP_DigestSign(mctx, sig, &siglen, set, o) != 1) {
+		ossl_fail(e, EFOS_E_UNAVAILABLE, "signing (HSM)");
+		goto out;
+	}
+	if (ASN1_STRING_set(CMS_SignerInfo_get0_signature(si), sig, (int)siglen) != 1) {
+		efos_fail(e, EFOS_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	rc = 0;
+out:
+	for (int i = 0; i < n; i++)
+		ASN1_STRING_free(enc[i]);
+	free(enc);
+	free(set);
+	OPENSSL_free(sig);
+	EVP_MD_CTX_free(mctx);
+	return rc;
 }
 
 /* B-T: id-aa-signatureTimeStampToken over the signature value (EN 319 122-1 §5.3). */
@@ -151,7 +232,10 @@ int seal_cades_sign(const struct seal_signer *s, const struct seal_cades_params 
 			ossl_fail(e, EFOS_E_INTERNAL, "adding the signed attributes");
 			goto out;
 		}
-		if (CMS_SignerInfo_sign(si) != 1) {
+		if (p->no_signing_time) {
+			if (sign_attrs_without_time(si, s, p->md, e) != 0)
+				goto out;
+		} else if (CMS_SignerInfo_sign(si) != 1) {
 			ossl_fail(e, EFOS_E_UNAVAILABLE, "signing (HSM)");
 			goto out;
 		}

@@ -8,6 +8,10 @@
  *                only): the SignedData is the same as for the detached document, made without
  *                ever seeing the document
  *
+ * PAdES (signer/pades.c) uses the hash-only path with no_signing_time: the digest is over the
+ * PDF's ByteRange and the signed attributes are content-type, message-digest and
+ * signingCertificateV2 only.
+ *
  * Digests SHA-256/384/512; RSA PKCS#1 v1.5 or ECDSA, as the key is. B-T adds the unsigned
  * attribute id-aa-signatureTimeStampToken: an RFC 3161 token over the SignerInfo's signature
  * value, from a callback (signer/tsa.h). */
@@ -43,6 +47,8 @@ struct seal_cades_params {
 	size_t digest_len;
 	seal_timestamp_fn timestamp;       /* B-T when set */
 	void *timestamp_arg;
+	bool no_signing_time;              /* PAdES (EN 319 142-1 5.2.3): no signing-time attribute, the
+					    * time is the PDF's /M; hash-only requests only */
 };
 
 struct seal_result {

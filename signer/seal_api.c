@@ -1,11 +1,11 @@
 /* The seal API (seal_api.h, docs/seal-api.md).
  *
- * A request goes: who is calling (the TLS client certificate, verified by core/http against
- * tls.client_ca, looked up by its SHA-256 in api_clients: active, its organisation active, the
- * certificate not revoked or on hold if EFOS issued it) -> what is asked (JSON or raw body,
- * bounded, checked field by field) -> may it (the key name is among the client's key_names,
- * the format among its formats, the key is its organisation's and active) -> sign (seal.c,
- * key in the HSM; B-T through the TSA with a serial from the same database connection) ->
+ * A request goes: who is calling (signer/api_client.h: the TLS client certificate in
+ * api_clients, active, its organisation active, the certificate not revoked or on hold) ->
+ * what is asked (JSON or raw body, bounded, checked field by field) -> may it (the key name
+ * is among the client's key_names, the format among its formats, the key is its
+ * organisation's and active) -> sign (seal.c, key in the HSM; B-T through the TSA with a
+ * serial from the same database connection) ->
  * audit "seal.sign" with the document digest in a transaction -> answer. A refusal of a known
  * client is audited too ("denied").
  *
@@ -29,6 +29,8 @@
 #include "core/log.h"
 #include "hsm/bridge.h"
 #include "hsm/hsm.h"
+#include "signer/api_client.h"
+#include "signer/pades.h"
 #include "signer/seal.h"
 #include "signer/seal_api.h"
 #include "signer/tsa.h"
@@ -238,69 +240,6 @@ static unsigned char *unescape_bytea(const char *v, size_t *len)
 	return PQunescapeBytea((const unsigned char *)v, len);
 }
 
-/* ---------------------------------------------------------------------------- the client */
-
-struct api_client {
-	long id;
-	long org_id;
-	char orgnr[11];
-	char subject[512];
-	char key_names[1024];   /* comma-separated */
-	char formats[128];
-};
-
-/* 0: known and allowed; else the response is written (403/503) and -1 returned. */
-static int client_lookup(PGconn *c, struct http_request *req, struct http_response *resp,
-			 struct api_client *cl)
-{
-	X509 *leaf = sk_X509_value(req->client_chain, 0);
-	unsigned char *der = NULL, sha[32];
-	char shahex[65];
-	efos_err e = { 0 };
-	int n = leaf ? i2d_X509(leaf, &der) : -1;
-	if (n <= 0 || !EVP_Digest(der, (size_t)n, sha, NULL, EVP_sha256(), NULL)) {
-		OPENSSL_free(der);
-		http_resp_error(resp, 500, "internal error; quote the request id when reporting it");
-		return -1;
-	}
-	OPENSSL_free(der);
-	hex(sha, 32, shahex);
-	const char *params[] = { shahex };
-	PGresult *r = db_exec(c,
-		"SELECT a.id, a.org_id, o.orgnr, a.subject, array_to_string(a.key_names, ','), "
-		"array_to_string(a.formats, ','), a.status, o.status, "
-		"coalesce((SELECT status FROM certificates WHERE cert_sha256 = a.cert_sha256), '') "
-		"FROM api_clients a JOIN organisations o ON o.id = a.org_id "
-		"WHERE a.cert_sha256 = decode($1, 'hex')", 1, params, &e);
-	if (r == NULL) {
-		http_resp_from_err(resp, &e);
-		return -1;
-	}
-	int rc = -1;
-	if (PQntuples(r) != 1) {
-		log_info("seal API: client certificate %s is not registered", shahex);
-		http_resp_error(resp, 403, "this client certificate (SHA-256 %s) is not registered for the seal "
-				"API; an operator binds it to an organisation with `efosctl seal client add`", shahex);
-	} else if (strcmp(PQgetvalue(r, 0, 6), "active") != 0) {
-		http_resp_error(resp, 403, "this API client is disabled");
-	} else if (strcmp(PQgetvalue(r, 0, 7), "active") != 0) {
-		http_resp_error(resp, 403, "the organisation of this API client is suspended");
-	} else if (PQgetvalue(r, 0, 8)[0] != '\0' && strcmp(PQgetvalue(r, 0, 8), "good") != 0) {
-		http_resp_error(resp, 403, "this client certificate is %s",
-				strcmp(PQgetvalue(r, 0, 8), "hold") == 0 ? "suspended (on hold)" : "revoked");
-	} else {
-		cl->id = atol(PQgetvalue(r, 0, 0));
-		cl->org_id = atol(PQgetvalue(r, 0, 1));
-		snprintf(cl->orgnr, sizeof cl->orgnr, "%s", PQgetvalue(r, 0, 2));
-		snprintf(cl->subject, sizeof cl->subject, "%s", PQgetvalue(r, 0, 3));
-		snprintf(cl->key_names, sizeof cl->key_names, "%s", PQgetvalue(r, 0, 4));
-		snprintf(cl->formats, sizeof cl->formats, "%s", PQgetvalue(r, 0, 5));
-		rc = 0;
-	}
-	PQclear(r);
-	return rc;
-}
-
 /* ---------------------------------------------------------------------------- the request */
 
 struct sign_req {
@@ -381,13 +320,11 @@ static int parse_format(const char *v, struct sign_req *s, char *why, size_t cap
 		snprintf(s->format, sizeof s->format, "cades");
 		return 0;
 	}
-	if (!strcmp(v, "xades")) {
-		snprintf(s->format, sizeof s->format, "xades");
+	if (!strcmp(v, "xades") || !strcmp(v, "pades")) {
+		snprintf(s->format, sizeof s->format, "%s", v);
 		return 0;
 	}
-	if (!strcmp(v, "pades"))
-		return snprintf(why, cap, "format \"%s\" is not available yet; use \"cades\" or \"xades\"", v), -1;
-	return snprintf(why, cap, "format \"%.40s\" is not supported (cades, xades)", v), -1;
+	return snprintf(why, cap, "format \"%.40s\" is not supported (cades, xades, pades)", v), -1;
 }
 
 static int parse_md(const char *v, struct sign_req *s, char *why, size_t cap)
@@ -542,9 +479,14 @@ static int parse_request(struct http_request *req, struct sign_req *s, char *why
 	s->packaging = SEAL_DETACHED;
 	s->md = EVP_sha256();
 	s->json = ct != NULL && strncasecmp(ct, "application/json", 16) == 0;
+	if (ct != NULL && strncasecmp(ct, "application/pdf", 15) == 0)
+		snprintf(s->format, sizeof s->format, "pades");   /* a raw PDF: PAdES unless format says otherwise */
 	int rc = s->json ? parse_json(req, s, why, cap) : parse_raw(req, s, why, cap);
 	if (rc != 0)
 		return -1;
+	if (!strcmp(s->format, "pades") && (s->digest != NULL || s->packaging != SEAL_DETACHED))
+		return snprintf(why, cap, "a PAdES signature goes inside the PDF: send the PDF as \"document\" (or "
+				"as the body, Content-Type application/pdf), without \"digest\" or \"packaging\""), -1;
 	if (s->key[0] == '\0')
 		return snprintf(why, cap, "name the seal key to sign with (\"key\")"), -1;
 	if (strcmp(s->format, "xades") == 0) {
@@ -653,7 +595,7 @@ struct key_row {
 
 /* 0 with k set; else the response is written and -1 returned (*denied: a 403 to audit). */
 static int key_lookup(PGconn *c, struct http_request *req, struct http_response *resp,
-		      const struct api_client *cl, const struct sign_req *s, struct key_row *k, bool *denied)
+		      const struct signer_api_client *cl, const struct sign_req *s, struct key_row *k, bool *denied)
 {
 	efos_err e = { 0 };
 	char org[24];
@@ -721,7 +663,7 @@ out:
 
 /* ---------------------------------------------------------------------------- audit */
 
-static int audit_sign(PGconn *c, struct http_request *req, const struct api_client *cl, const struct sign_req *s,
+static int audit_sign(PGconn *c, struct http_request *req, const struct signer_api_client *cl, const struct sign_req *s,
 		      const char *outcome, const struct seal_result *res, const char *why, efos_err *e)
 {
 	char object[128], dig[2 * EVP_MAX_MD_SIZE + 1] = "";
@@ -776,6 +718,7 @@ static void respond(struct http_request *req, struct http_response *resp, const 
 		    const struct seal_result *res, const struct key_row *k)
 {
 	const char *ctype = !strcmp(s->format, "xades") ? "application/xml"
+			    : !strcmp(s->format, "pades") ? "application/pdf"
 			    : s->packaging == SEAL_DETACHED ? "application/pkcs7-signature"
 							    : "application/pkcs7-mime; smime-type=signed-data";
 	if (!s->json) {
@@ -838,10 +781,33 @@ static int sign_xades(PGconn *c, const struct sign_req *s, const struct key_row 
 	return 0;
 }
 
+/* PAdES (signer/pades.h): the signed PDF goes out in res->der like a CMS would, and the
+ * audit's document digest is that of the PDF as received, so that audit and answer are shared. */
+static int sign_pades(const struct sign_req *s, const struct key_row *k, PGconn *c, struct seal_result *res,
+		      efos_err *e)
+{
+	struct seal_signer signer = { .cert = k->ck->cert, .chain = k->ck->chain, .key = k->ck->pkey };
+	struct pades_params pp = {
+		.pdf = s->document, .pdf_len = s->document_len, .md = s->md,
+		.timestamp = s->timestamp ? timestamp_cb : NULL, .timestamp_arg = c,
+	};
+	struct pades_result pr = { 0 };
+	if (s->document == NULL)
+		return efos_fail(e, EFOS_E_INVALID, "the request has no PDF");
+	if (pades_sign(&signer, &pp, &pr, e) != 0)
+		return -1;
+	res->der = pr.pdf;
+	res->der_len = pr.pdf_len;
+	memcpy(res->digest, pr.document_digest, pr.document_digest_len);
+	res->digest_len = pr.document_digest_len;
+	res->timestamped = pr.timestamped;
+	return 0;
+}
+
 static void handle_sign(struct http_request *req, struct http_response *resp)
 {
 	struct sign_req s = { 0 };
-	struct api_client cl = { 0 };
+	struct signer_api_client cl = { 0 };
 	struct key_row k = { 0 };
 	struct seal_result res = { 0 };
 	efos_err e = { 0 };
@@ -854,7 +820,7 @@ static void handle_sign(struct http_request *req, struct http_response *resp)
 		http_resp_from_err(resp, &e);
 		return;
 	}
-	if (client_lookup(c, req, resp, &cl) != 0)
+	if (signer_api_client_authenticate(c, req, resp, "seal API", &cl) != 0)
 		goto out;
 	if (parse_request(req, &s, why, sizeof why) != 0) {
 		http_resp_error(resp, 400, "%s", why);
@@ -889,7 +855,8 @@ static void handle_sign(struct http_request *req, struct http_response *resp)
 		static const unsigned char empty[1];
 		p.document = empty;
 	}
-	if (seal_cades_sign(&signer, &p, &res, &e) != 0) {
+	if (!strcmp(s.format, "pades") ? sign_pades(&s, &k, c, &res, &e) != 0
+					: seal_cades_sign(&signer, &p, &res, &e) != 0) {
 		if (e.code == EFOS_E_UNAVAILABLE)
 			http_resp_header(resp, "Retry-After", "5");
 		http_resp_from_err(resp, &e);

@@ -2,7 +2,8 @@
  *
  *   POST /api/v1/sign   mTLS API client (api_clients: bound to an organisation, to the names
  *                       of its seal keys and to the formats it may use); JSON or raw body;
- *                       CAdES baseline B / B-T, detached, enveloping or hash-only.
+ *                       CAdES baseline B / B-T, detached, enveloping or hash-only; PAdES B-B / B-T
+ *                       (signer/pades.h).
  *   POST /tsa           RFC 3161 (application/timestamp-query -> application/timestamp-reply)
  *
  * The service holds what the routes share: the TSA (signer.tsa_key, signer.tsa_cert) and a

@@ -2,7 +2,9 @@
  * Input: one flags byte (bit 0: comments allowed, bit 1: the DSS whole-document policy and ID
  * rules instead of SAML's), then the document. Each document is parsed under small limits,
  * its IDs registered, the root and its one Assertion verified against fixed keys, and the
- * text of their children read strictly. Nothing may crash, leak or read out of bounds. */
+ * text of their children read strictly; every ds:Signature also goes through the validator's
+ * check (xml_dsig_check_signature: several References, ds:Object, an external document) with
+ * each key. Nothing may crash, leak or read out of bounds. */
 #include <stddef.h>
 #include <stdint.h>
 #include <libxml/parser.h>
@@ -28,6 +30,27 @@ static void read_texts(xmlNodePtr el)
 		xmlChar *t = NULL;
 		if (c->type == XML_ELEMENT_NODE && xml_text_content_strict(c, &t, &e) == 0)
 			xmlFree(t);
+	}
+}
+
+/* The validator's entry point on every ds:Signature (signer/sigval_xml.c's path). */
+static void check_all_signatures(xmlNodePtr n)
+{
+	static const unsigned char external[] = "external document";
+	for (; n != NULL; n = n->next) {
+		if (n->type != XML_ELEMENT_NODE)
+			continue;
+		if (n->ns != NULL && xmlStrEqual(n->name, BAD_CAST "Signature") &&
+		    xmlStrEqual(n->ns->href, BAD_CAST "http://www.w3.org/2000/09/xmldsig#")) {
+			for (size_t i = 0; i < 2; i++) {
+				struct xml_dsig_check chk;
+				bool alg_refused;
+				efos_err e;
+				xml_dsig_check_signature(n, keys[i], i ? external : NULL, sizeof external - 1, &chk,
+							 &alg_refused, &e);
+			}
+		}
+		check_all_signatures(n->children);
 	}
 }
 
@@ -57,6 +80,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (xml_find_unique_child(root, NS_SAML, "Assertion", &a, &e) == 0)
 				read_texts(xml_dsig_verify_element(a, NULL, keys, 2, &xml_dsig_policy_saml, &e));
 		}
+		check_all_signatures(root);
 	}
 	xmlFreeDoc(doc);
 	return 0;

@@ -313,3 +313,56 @@ creds_card_sql_person() {
 		document_checked, valid_until) VALUES ((SELECT id FROM persons WHERE pnr = '$1'), (SELECT min(id) FROM officers),
 		'passport', 'P$RANDOM', true, now() + interval '30 days')" >/dev/null
 }
+
+# ---- seal API fixtures (t_seal.sh, t_validate.sh) ----------------------------------------------
+#   creds_seal_tsa                  a TSA key in the HSM, its `tsa` certificate ($T/tsa.pem, chain
+#                                   $T/tsa-chain.pem) and the signer.tsa_* lines in $T_CONF
+#   creds_seal_keys ORGNR NAME:TYPE...  the organisation (Testmyndigheten) and its seal keys
+#                                   (`efosctl seal key add`, certificate $T/seal-NAME.pem); the keys
+#                                   are removed from the HSM at exit
+#   creds_seal_client NAME ORGNR KEYS [FORMATS]  an api-client certificate ($T/NAME.pem, .key)
+#                                   bound with `efosctl seal client add` (FORMATS default cades);
+#                                   prints the efosctl output
+#   creds_api_client_cert NAME ORGNR  only the api-client certificate
+creds_seal_tsa() {
+	local label=tsa-$T_NAME-$$
+	CREDS_TSA_URI=$("$EFOSCTL" -c "$T_CONF" hsm keygen --label "$label" --type ec:p256 2>"$T/tsa-keygen.log")
+	[ -n "$CREDS_TSA_URI" ] || { cat "$T/tsa-keygen.log"; return 1; }
+	t_on_exit "creds_hsm_delete_uri '$CREDS_TSA_URI'"
+	creds_issue tsa "$T/tsa.pem" --key-uri "$CREDS_TSA_URI" --cn "EFOS Test TSA" --o "EFOS" >"$T/tsa-issue.log" 2>&1 ||
+		{ cat "$T/tsa-issue.log"; return 1; }
+	cat "$T/tsa.pem" "$CREDS_SIGN_PEM" "$CREDS_ROOT_PEM" >"$T/tsa-chain.pem"
+	{
+		echo "signer.tsa_key = $CREDS_TSA_URI"
+		echo "signer.tsa_cert = $T/tsa-chain.pem"
+		echo "signer.tsa_policy = 1.2.3.4.5"
+		echo "signer.tsa_accuracy = 500"
+	} >>"$T_CONF"
+}
+
+creds__seal_keys_cleanup() {
+	local uri
+	for uri in $(psql_as "$T_PG" -c "SELECT key_uri FROM seal_keys" 2>/dev/null); do creds_hsm_delete_uri "$uri"; done
+}
+
+creds_seal_keys() {
+	local orgnr=$1 spec name type; shift
+	psql_super "INSERT INTO organisations (orgnr, name) VALUES ('$orgnr', 'Testmyndigheten')" >/dev/null || return 1
+	t_on_exit creds__seal_keys_cleanup
+	for spec in "$@"; do
+		name=${spec%%:*}; type=${spec#*:}
+		"$EFOSCTL" -c "$T_CONF" seal key add --org "$orgnr" --name "$name" --type "$type" --out "$T/seal-$name.pem" \
+			>"$T/seal-key-$name.log" 2>&1 || { cat "$T/seal-key-$name.log"; return 1; }
+	done
+}
+
+creds_api_client_cert() {
+	creds_csr "$T/$1.key" "$T/$1.csr" "/CN=$1" || return 1
+	creds_issue api-client "$T/$1.pem" --csr "$T/$1.csr" --cn "$1" --o Testmyndigheten --org-id "$2" --c SE \
+		>"$T/$1.issue.log" 2>&1 || { cat "$T/$1.issue.log"; return 1; }
+}
+
+creds_seal_client() {
+	creds_api_client_cert "$1" "$2" || return 1
+	"$EFOSCTL" -c "$T_CONF" seal client add --cert "$T/$1.pem" --org "$2" --keys "$3" --formats "${4:-cades}" 2>&1
+}

@@ -116,7 +116,7 @@ static void test_defaults(void **state)
 	assert_string_equal(c.http_public_url, "https://127.0.0.1:8443");
 	assert_int_equal(c.http_threads, (int)sysconf(_SC_NPROCESSORS_ONLN));
 	assert_int_equal(c.http_max_connections, 1024);
-	assert_int_equal(c.http_max_body_bytes, 1024 * 1024);
+	assert_int_equal(c.http_max_body_bytes, 4 * 1024 * 1024);
 	assert_int_equal(c.http_max_header_bytes, 16 * 1024);
 	assert_int_equal(c.http_request_timeout_s, 30);
 	assert_int_equal(c.db_pool_size, 8);
