@@ -1358,7 +1358,7 @@ static struct idp_md_snapshot *snapshot_build(struct idp_md_batch *const *batche
 
 /* ---- the store -------------------------------------------------------------------------------- */
 
-enum source_kind { SRC_FILE, SRC_FEED };
+enum source_kind { SRC_FILE, SRC_FEED, SRC_LOCAL };   /* SRC_LOCAL: idp_md_store_add_document */
 
 struct source {
 	enum source_kind kind;
@@ -1671,7 +1671,7 @@ void idp_md_store_refresh(struct idp_md_store *st)
 			}
 			s->mtime = sb.st_mtim;
 			s->size = sb.st_size;
-		} else {
+		} else if (s->kind == SRC_FEED) {
 			if (fetch(s->where, st->max_bytes, st->fetch_timeout_s, &buf, &len, &e) == 0) {
 				int r = install(st, s, buf, len, "download", &e);
 				if (r < 0)
@@ -1698,6 +1698,43 @@ void idp_md_store_refresh(struct idp_md_store *st)
 		publish(st);
 	atomic_fetch_add(&st->rounds, 1);
 	pthread_mutex_unlock(&st->refresh_lock);
+}
+
+int idp_md_store_add_document(struct idp_md_store *st, const char *source, const char *xml, size_t len,
+			      efos_err *e)
+{
+	int rc = -1;
+	pthread_mutex_lock(&st->refresh_lock);   /* the refresh round reads st->src */
+	struct source *s = NULL;
+	for (size_t i = 0; i < st->nsrc; i++)
+		if (st->src[i].kind == SRC_LOCAL && strcmp(st->src[i].where, source) == 0)
+			s = &st->src[i];
+	if (s == NULL) {
+		struct source *grown = realloc(st->src, (st->nsrc + 1) * sizeof *st->src);
+		if (grown == NULL) {
+			efos_fail(e, EFOS_E_INTERNAL, "out of memory");
+			goto out;
+		}
+		st->src = grown;
+		s = &st->src[st->nsrc];
+		memset(s, 0, sizeof *s);
+		s->kind = SRC_LOCAL;
+		if ((s->where = strdup(source)) == NULL) {
+			efos_fail(e, EFOS_E_INTERNAL, "out of memory");
+			goto out;
+		}
+		st->nsrc++;
+	}
+	int r = install(st, s, xml, len, "local document", e);
+	if (r < 0) {
+		efos_wrap(e, "SP metadata %s", source);
+		goto out;
+	}
+	publish(st);
+	rc = 0;
+out:
+	pthread_mutex_unlock(&st->refresh_lock);
+	return rc;
 }
 
 unsigned long idp_md_store_rounds(struct idp_md_store *st)
