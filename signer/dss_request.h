@@ -12,6 +12,7 @@
 #ifndef EFOS_SIGNER_DSS_REQUEST_H
 #define EFOS_SIGNER_DSS_REQUEST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
 #include <openssl/evp.h>
