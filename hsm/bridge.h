@@ -19,4 +19,21 @@ EVP_PKEY *hsm_evp_pkey(struct hsm_key *k, efos_err *e);
  * certificate's base64 there once; do not have xmlsec attach it per signature). */
 int hsm_xmldsig_sign(xmlNodePtr sig_node, struct hsm_key *k, efos_err *e);
 
+/* An enveloped signature the SAML way, built and signed in one call (the IdP's Responses and
+ * Assertions, the signing service's AuthnRequests): a ds:Signature inserted right after `after`
+ * (the Issuer) in `target`, SignedInfo = exc-c14n, sig_alg, one Reference "#id" with the
+ * enveloped-signature and exc-c14n transforms (InclusiveNamespaces PrefixList when
+ * inclusive_prefixes is non-NULL) and digest_alg; KeyInfo/X509Data/X509Certificate = cert_b64,
+ * or no KeyInfo when cert_b64 is NULL. Signed through hsm_xmldsig_sign with k. */
+struct hsm_xmldsig_enveloped {
+	xmlNodePtr target;
+	xmlNodePtr after;
+	const char *id;
+	const char *sig_alg;
+	const char *digest_alg;
+	const char *inclusive_prefixes;
+	const char *cert_b64;
+};
+int hsm_xmldsig_sign_enveloped(const struct hsm_xmldsig_enveloped *p, struct hsm_key *k, efos_err *e);
+
 #endif
