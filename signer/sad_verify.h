@@ -1,15 +1,19 @@
 /* Checks of the Signature Activation Data (spec §5.3) and of signMessageDigest (§6.3) that the
  * signing service makes before it signs.
  *
- * sad_verify: the JWT (JWS compact) is verified with the IdP's metadata signing keys (RS256,
- * ES256/384/512; nothing else: no "none", no HMAC), then the ten checks:
- *    1. iss = the IdP's entityID            6. seElnSadext.ver = the requested version
- *    2. aud = our entityID                  7. seElnSadext.irt = our SADRequest ID
- *    3. iat not in the future (skew),       8. seElnSadext.attr + sub = that attribute's value
- *       exp not passed (skew)                  in the assertion
- *    4. jti present                         9. seElnSadext.loa = the assertion's LoA
- *    5. signature (above)                  10. seElnSadext.reqid = the SignRequest's RequestID
- *                                              and docs = its number of documents
+ * sad_verify: the JWT (JWS compact, at most SAD_MAX_LEN characters) and the ten checks of §5.3,
+ * numbered as there:
+ *    1. the signature verifies with a signing key of the IdP's metadata (RS256, ES256/384/512;
+ *       nothing else: no "none", no HMAC; a "crit" header is refused)
+ *    2. seElnSadext.ver = the requested version (1.0)
+ *    3. aud = our entityID
+ *    4. iss = the assertion's Issuer (= the IdP's entityID)
+ *    5. iat not in the future, exp not passed (both with skew)
+ *    6. seElnSadext.irt = our SADRequest ID
+ *    7. sub is a value of the assertion attribute named by seElnSadext.attr
+ *    8. seElnSadext.loa = the assertion's AuthnContextClassRef
+ *    9. seElnSadext.reqid = the SignRequest's RequestID
+ *   10. seElnSadext.docs = its number of documents (DocCount)
  * Each failure has its own message, naming the check. */
 #ifndef EFOS_SIGNER_SAD_VERIFY_H
 #define EFOS_SIGNER_SAD_VERIFY_H
