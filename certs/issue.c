@@ -518,8 +518,13 @@ int certs_build(const struct certs_ca *ca, const struct cert_issue_request *req,
 		return efos_fail(e, EFOS_E_INVALID, "no public key to certify");
 	if (self && EVP_PKEY_eq(req->public_key, ca->signer) != 1)
 		return efos_fail(e, EFOS_E_INTERNAL, "a self-signed certificate must certify the signing key");
-	if (build_subject(req, &subj, e) < 0)
+	if (req->subject_name != NULL) {
+		if (X509_NAME_entry_count(req->subject_name) == 0 ||
+		    (subj = X509_NAME_dup(req->subject_name)) == NULL)
+			return efos_fail(e, EFOS_E_INVALID, "the subject name is empty");
+	} else if (build_subject(req, &subj, e) < 0) {
 		return -1;
+	}
 	if ((x = X509_new()) == NULL || (bn = BN_bin2bn(serial, (int)serial_len, NULL)) == NULL ||
 	    (sn = BN_to_ASN1_INTEGER(bn, NULL)) == NULL) {
 		efos_fail(e, EFOS_E_INTERNAL, "out of memory");
@@ -596,6 +601,19 @@ int certs_build(const struct certs_ca *ca, const struct cert_issue_request *req,
 	}
 	if (req->n_dns_names > 0 && add_san(x, req->dns_names, req->n_dns_names, e) < 0)
 		goto out;
+	for (size_t i = 0; i < req->n_extra_exts; i++) {
+		const ASN1_OBJECT *obj = X509_EXTENSION_get_object(req->extra_exts[i]);
+		if (X509_get_ext_by_OBJ(x, obj, -1) >= 0) {
+			char oid[80];
+			OBJ_obj2txt(oid, sizeof oid, obj, 1);
+			efos_fail(e, EFOS_E_INVALID, "extension %s is already in the certificate", oid);
+			goto out;
+		}
+		if (!X509_add_ext(x, req->extra_exts[i], -1)) {
+			efos_fail(e, EFOS_E_INTERNAL, "cannot add an extension");
+			goto out;
+		}
+	}
 	if (X509_sign(x, ca->signer, EVP_sha256()) <= 0) {
 		unsigned long err = ERR_peek_last_error();
 		char buf[256];

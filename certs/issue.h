@@ -25,6 +25,12 @@ struct cert_issue_request {
 	long person_id;                      /* 0 = none */
 	const char *initial_status;          /* "good" or "hold" (pending enrollment) */
 	const char *actor;                   /* for the audit event */
+	/* Added (signer: signer certificates, whose names come from the request's attribute
+	 * mapping): when set, the subject exactly as given, and the profile's subject list is not
+	 * used; extensions added as given after the profile's (none may repeat one of those). */
+	const X509_NAME *subject_name;
+	X509_EXTENSION *const *extra_exts;
+	size_t n_extra_exts;
 };
 
 struct certs_ca;

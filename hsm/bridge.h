@@ -33,5 +33,10 @@ struct hsm_xmldsig_enveloped {
  * child when after is NULL, and signs it with k through hsm_xmldsig_sign(). */
 int hsm_xmldsig_sign_enveloped(xmlNodePtr parent, xmlNodePtr after, const struct hsm_xmldsig_enveloped *t,
 			       struct hsm_key *k, efos_err *e);
+/* The same, for signatures that also cover data outside the document (XAdES detached, a
+ * hash-only request): a Reference whose URI is neither "" nor "#id" is taken as the caller
+ * prepared it (DigestMethod and DigestValue over the raw octets, which the caller computed;
+ * no Transforms); every other Reference is digested as above. */
+int hsm_xmldsig_sign_detached(xmlNodePtr sig_node, struct hsm_key *k, efos_err *e);
 
 #endif

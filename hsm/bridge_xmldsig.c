@@ -10,7 +10,8 @@
  * with a message naming it:
  *   CanonicalizationMethod  exc-c14n (with or without comments, InclusiveNamespaces)
  *   SignatureMethod         rsa-sha256/384/512, sha256/384/512-rsa-MGF1 (PSS), ecdsa-sha256/384/512
- *   Reference URI           "" (the whole document) or "#id"
+ *   Reference URI           "" (the whole document) or "#id"; hsm_xmldsig_sign_detached also
+ *                           takes a Reference to external data digested by the caller
  *   Transforms              enveloped-signature, then exc-c14n (with InclusiveNamespaces)
  *   DigestMethod            sha256, sha384, sha512 */
 #include <string.h>
@@ -198,7 +199,39 @@ out:
 	return ret;
 }
 
-int hsm_xmldsig_sign(xmlNodePtr sig_node, struct hsm_key *k, efos_err *e)
+/* A Reference to data outside the document (URI neither "" nor "#id"), which the caller has
+ * digested: it must have no Transforms (the digest is over the raw octets), an accepted
+ * DigestMethod and a DigestValue already filled in. */
+static bool is_external(xmlNodePtr ref)
+{
+	xmlChar *uri = xmlGetNoNsProp(ref, BAD_CAST "URI");
+	bool ext = uri != NULL && uri[0] != '\0' && uri[0] != '#';
+	xmlFree(uri);
+	return ext;
+}
+
+static int check_prepared_reference(xmlNodePtr ref, efos_err *e)
+{
+	xmlNodePtr dm = xml_first_element(ref);
+	xmlNodePtr dv = dm ? xml_next_element(dm->next) : NULL;
+	if (!xml_is_dsig(dm, "DigestMethod") || !xml_is_dsig(dv, "DigestValue") || xml_next_element(dv->next) != NULL)
+		return efos_fail(e, EFOS_E_INVALID, "XML-DSig: a Reference to detached data must be DigestMethod, "
+				 "DigestValue (no Transforms)");
+	xmlChar *alg = algorithm(dm);
+	bool ok = xml_digest_alg_find((const char *)alg) != NULL;
+	xmlFree(alg);
+	if (!ok)
+		return efos_fail(e, EFOS_E_INVALID, "XML-DSig: a Reference to detached data has an unsupported DigestMethod");
+	xmlChar *v = xmlNodeGetContent(dv);
+	ok = v != NULL && v[0] != '\0';
+	xmlFree(v);
+	if (!ok)
+		return efos_fail(e, EFOS_E_INVALID, "XML-DSig: a Reference to detached data needs its DigestValue "
+				 "computed by the caller");
+	return 0;
+}
+
+static int sign_impl(xmlNodePtr sig_node, struct hsm_key *k, bool detached_ok, efos_err *e)
 {
 	xmlChar *c14n_alg = NULL, *sig_alg = NULL, *pstore = NULL, **prefixes = NULL;
 	xmlOutputBufferPtr c14n = NULL;
@@ -249,8 +282,12 @@ int hsm_xmldsig_sign(xmlNodePtr sig_node, struct hsm_key *k, efos_err *e)
 			efos_fail(e, EFOS_E_INVALID, "XML-DSig: unexpected <%s> in SignedInfo", r->name);
 			goto out;
 		}
-		if (process_reference(sig_node, r, e) < 0)
+		if (detached_ok && is_external(r)) {
+			if (check_prepared_reference(r, e) < 0)
+				goto out;
+		} else if (process_reference(sig_node, r, e) < 0) {
 			goto out;
+		}
 		nrefs++;
 	}
 	if (nrefs == 0) {
@@ -344,4 +381,14 @@ int hsm_xmldsig_sign_enveloped(xmlNodePtr parent, xmlNodePtr after, const struct
 	if (ok == NULL)
 		return efos_fail(e, EFOS_E_INTERNAL, "out of memory");
 	return hsm_xmldsig_sign(sig, k, e);
+}
+
+int hsm_xmldsig_sign(xmlNodePtr sig_node, struct hsm_key *k, efos_err *e)
+{
+	return sign_impl(sig_node, k, false, e);
+}
+
+int hsm_xmldsig_sign_detached(xmlNodePtr sig_node, struct hsm_key *k, efos_err *e)
+{
+	return sign_impl(sig_node, k, true, e);
 }

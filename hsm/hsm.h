@@ -42,6 +42,14 @@ int hsm_key_find(struct hsm *h, const char *key_uri, struct hsm_key **out, efos_
 void hsm_key_free(struct hsm_key *k);
 /* Deletes the private and public key objects from the token and frees k. */
 int hsm_key_destroy(struct hsm_key *k, efos_err *e);
+/* Added (signer: per-request keys): the distinct CKA_LABELs of the key objects (private or
+ * public) that start with prefix (malloc'd; free with hsm_labels_free), and the deletion of
+ * every key object labelled exactly label (*n, may be NULL, gets how many objects). Deleting
+ * by label is for leftovers: no struct hsm_key of that label may be in use (sessions cache
+ * object handles). */
+int hsm_key_labels(struct hsm *h, const char *prefix, char ***labels, size_t *n, efos_err *e);
+void hsm_labels_free(char **labels, size_t n);
+int hsm_key_destroy_by_label(struct hsm *h, const char *label, size_t *n, efos_err *e);
 enum hsm_key_kind hsm_key_kind(const struct hsm_key *k);
 int hsm_key_bits(const struct hsm_key *k);
 /* The public half as an OpenSSL key (owned by k, valid while k lives). */
