@@ -103,6 +103,41 @@ long reg_long(const PGresult *r, int row, int col)
 	return PQgetisnull(r, row, col) ? 0 : atol(PQgetvalue(r, row, col));
 }
 
+int reg_rows(PGconn *c, const char *sql, int np, const char *const *p, size_t elem_size,
+	     reg_row_fn row, void **out, size_t *n, efos_err *e)
+{
+	*out = NULL;
+	*n = 0;
+	PGresult *r = db_exec(c, sql, np, p, e);
+	if (r == NULL)
+		return -1;
+	int rows = PQntuples(r);
+	unsigned char *v = calloc(rows ? (size_t)rows : 1, elem_size);
+	if (v == NULL) {
+		PQclear(r);
+		return efos_fail(e, EFOS_E_INTERNAL, "out of memory");
+	}
+	for (int i = 0; i < rows; i++)
+		row(r, i, v + (size_t)i * elem_size);
+	PQclear(r);
+	*out = v;
+	*n = (size_t)rows;
+	return 0;
+}
+
+int reg_row_one(PGconn *c, const char *sql, int np, const char *const *p, reg_row_fn row, void *dst,
+		efos_err *e)
+{
+	PGresult *r = db_exec(c, sql, np, p, e);
+	if (r == NULL)
+		return -1;
+	int rc = PQntuples(r) == 1 ? 0 : 1;
+	if (rc == 0 && dst != NULL)
+		row(r, 0, dst);
+	PQclear(r);
+	return rc;
+}
+
 void reg_ltoa(char buf[24], long v)
 {
 	snprintf(buf, 24, "%ld", v);
@@ -141,8 +176,9 @@ static int cards_follow_affiliation_end(PGconn *c, const struct registry_actor *
 
 #define ORG_COLS "id, orgnr, name, status, " REG_TS("created_at")
 
-static void org_row(const PGresult *r, int i, struct registry_org *o)
+static void org_row(const PGresult *r, int i, void *dst)
 {
+	struct registry_org *o = dst;
 	memset(o, 0, sizeof *o);
 	o->id = reg_long(r, i, 0);
 	reg_copy(o->orgnr, sizeof o->orgnr, r, i, 1);
@@ -155,17 +191,8 @@ static int org_one(PGconn *c, const char *sql, const char *param, const char *wh
 		   struct registry_org *out, efos_err *e)
 {
 	const char *p[] = { param };
-	PGresult *r = db_exec(c, sql, 1, p, e);
-	if (r == NULL)
-		return -1;
-	if (PQntuples(r) != 1) {
-		PQclear(r);
-		return efos_fail(e, EFOS_E_NOTFOUND, "no organisation %s", what);
-	}
-	if (out != NULL)
-		org_row(r, 0, out);
-	PQclear(r);
-	return 0;
+	int rc = reg_row_one(c, sql, 1, p, org_row, out, e);
+	return rc == 1 ? efos_fail(e, EFOS_E_NOTFOUND, "no organisation %s", what) : rc;
 }
 
 int registry_org_get(PGconn *c, long id, struct registry_org *out, efos_err *e)
@@ -221,23 +248,11 @@ int registry_org_list(PGconn *c, long after_id, long limit, struct registry_org 
 	reg_ltoa(a, after_id);
 	reg_ltoa(l, limit <= 0 || limit > 1000 ? 1000 : limit);
 	const char *p[] = { a, l };
-	*out = NULL;
-	*n = 0;
-	PGresult *r = db_exec(c, "SELECT " ORG_COLS " FROM organisations WHERE id > $1 ORDER BY id LIMIT $2",
-			      2, p, e);
-	if (r == NULL)
+	void *v;
+	if (reg_rows(c, "SELECT " ORG_COLS " FROM organisations WHERE id > $1 ORDER BY id LIMIT $2",
+		     2, p, sizeof **out, org_row, &v, n, e) != 0)
 		return -1;
-	int rows = PQntuples(r);
-	struct registry_org *v = calloc(rows ? (size_t)rows : 1, sizeof *v);
-	if (v == NULL) {
-		PQclear(r);
-		return efos_fail(e, EFOS_E_INTERNAL, "out of memory");
-	}
-	for (int i = 0; i < rows; i++)
-		org_row(r, i, &v[i]);
-	PQclear(r);
 	*out = v;
-	*n = (size_t)rows;
 	return 0;
 }
 
@@ -332,8 +347,9 @@ int registry_org_set_status(PGconn *c, const struct registry_actor *who, long id
 #define PERSON_COLS "p.id, p.pnr, p.is_coordination_number, p.given_name, p.surname, p.display_name, " \
 	"p.status, " REG_TS("p.created_at")
 
-static void person_row(const PGresult *r, int i, struct registry_person *p)
+static void person_row(const PGresult *r, int i, void *dst)
 {
+	struct registry_person *p = dst;
 	memset(p, 0, sizeof *p);
 	p->id = reg_long(r, i, 0);
 	reg_copy(p->pnr, sizeof p->pnr, r, i, 1);
@@ -349,17 +365,8 @@ static int person_one(PGconn *c, const char *sql, const char *param, const char 
 		      struct registry_person *out, efos_err *e)
 {
 	const char *p[] = { param };
-	PGresult *r = db_exec(c, sql, 1, p, e);
-	if (r == NULL)
-		return -1;
-	if (PQntuples(r) != 1) {
-		PQclear(r);
-		return efos_fail(e, EFOS_E_NOTFOUND, "no person %s is registered", what);
-	}
-	if (out != NULL)
-		person_row(r, 0, out);
-	PQclear(r);
-	return 0;
+	int rc = reg_row_one(c, sql, 1, p, person_row, out, e);
+	return rc == 1 ? efos_fail(e, EFOS_E_NOTFOUND, "no person %s is registered", what) : rc;
 }
 
 int registry_person_get(PGconn *c, long id, struct registry_person *out, efos_err *e)
@@ -432,24 +439,13 @@ int registry_person_list(PGconn *c, long org_id, long after_id, long limit,
 	reg_ltoa(a, after_id);
 	reg_ltoa(l, limit <= 0 || limit > 1000 ? 1000 : limit);
 	const char *p[] = { o, a, l };
-	*out = NULL;
-	*n = 0;
-	PGresult *r = db_exec(c, "SELECT " PERSON_COLS " FROM persons p WHERE p.id > $2 AND ($1::bigint = 0 OR "
+	void *v;
+	if (reg_rows(c, "SELECT " PERSON_COLS " FROM persons p WHERE p.id > $2 AND ($1::bigint = 0 OR "
 			      "EXISTS (SELECT 1 FROM affiliations a WHERE a.person_id = p.id AND a.org_id = $1 "
-			      "AND a.status = 'active')) ORDER BY p.id LIMIT $3", 3, p, e);
-	if (r == NULL)
+			      "AND a.status = 'active')) ORDER BY p.id LIMIT $3",
+		     3, p, sizeof **out, person_row, &v, n, e) != 0)
 		return -1;
-	int rows = PQntuples(r);
-	struct registry_person *v = calloc(rows ? (size_t)rows : 1, sizeof *v);
-	if (v == NULL) {
-		PQclear(r);
-		return efos_fail(e, EFOS_E_INTERNAL, "out of memory");
-	}
-	for (int i = 0; i < rows; i++)
-		person_row(r, i, &v[i]);
-	PQclear(r);
 	*out = v;
-	*n = (size_t)rows;
 	return 0;
 }
 
@@ -500,8 +496,9 @@ int registry_person_set_status(PGconn *c, const struct registry_actor *who, long
 	REG_TS("a.created_at") ", " REG_TS("a.ended_at")
 #define AFF_FROM " FROM affiliations a JOIN organisations o ON o.id = a.org_id "
 
-static void aff_row(const PGresult *r, int i, struct registry_affiliation *a)
+static void aff_row(const PGresult *r, int i, void *dst)
 {
+	struct registry_affiliation *a = dst;
 	memset(a, 0, sizeof *a);
 	a->id = reg_long(r, i, 0);
 	a->person_id = reg_long(r, i, 1);
@@ -540,22 +537,10 @@ static int aff_query(PGconn *c, const char *where, int np, const char *const *p,
 {
 	char sql[512];
 	snprintf(sql, sizeof sql, "SELECT " AFF_COLS AFF_FROM "%s ORDER BY a.id", where);
-	*out = NULL;
-	*n = 0;
-	PGresult *r = db_exec(c, sql, np, p, e);
-	if (r == NULL)
+	void *v;
+	if (reg_rows(c, sql, np, p, sizeof **out, aff_row, &v, n, e) != 0)
 		return -1;
-	int rows = PQntuples(r);
-	struct registry_affiliation *v = calloc(rows ? (size_t)rows : 1, sizeof *v);
-	if (v == NULL) {
-		PQclear(r);
-		return efos_fail(e, EFOS_E_INTERNAL, "out of memory");
-	}
-	for (int i = 0; i < rows; i++)
-		aff_row(r, i, &v[i]);
-	PQclear(r);
 	*out = v;
-	*n = (size_t)rows;
 	return 0;
 }
 

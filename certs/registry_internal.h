@@ -28,4 +28,14 @@ void reg_copy(char *dst, size_t cap, const PGresult *r, int row, int col);
 long reg_long(const PGresult *r, int row, int col);
 void reg_ltoa(char buf[24], long v);
 
+/* Copies row i of r into dst (one struct registry_*). */
+typedef void (*reg_row_fn)(const PGresult *r, int i, void *dst);
+/* Runs sql and copies every row with row() into a calloc'd array of elem_size-byte elements
+ * (*out is never NULL on success, even with no rows; the caller frees it). */
+int reg_rows(PGconn *c, const char *sql, int np, const char *const *p, size_t elem_size,
+	     reg_row_fn row, void **out, size_t *n, efos_err *e);
+/* Runs sql that selects at most one row: 0 copied into dst (unless NULL), 1 no row, -1 error. */
+int reg_row_one(PGconn *c, const char *sql, int np, const char *const *p, reg_row_fn row, void *dst,
+		efos_err *e);
+
 #endif

@@ -13,8 +13,9 @@
 #define OFFICER_COLS "id, name, coalesce(person_id, 0), encode(cert_sha256, 'hex'), cert_subject, active, " \
 	REG_TS("created_at")
 
-static void officer_row(const PGresult *r, int i, struct registry_officer *o)
+static void officer_row(const PGresult *r, int i, void *dst)
 {
+	struct registry_officer *o = dst;
 	memset(o, 0, sizeof *o);
 	o->id = reg_long(r, i, 0);
 	reg_copy(o->name, sizeof o->name, r, i, 1);
@@ -55,36 +56,17 @@ int registry_officer_get(PGconn *c, long id, struct registry_officer *out, efos_
 	char b[24];
 	reg_ltoa(b, id);
 	const char *p[] = { b };
-	PGresult *r = db_exec(c, "SELECT " OFFICER_COLS " FROM officers WHERE id = $1", 1, p, e);
-	if (r == NULL)
-		return -1;
-	int rc = 0;
-	if (PQntuples(r) != 1)
-		rc = efos_fail(e, EFOS_E_NOTFOUND, "no officer with id %ld", id);
-	else if (out != NULL)
-		officer_row(r, 0, out);
-	PQclear(r);
-	return rc;
+	int rc = reg_row_one(c, "SELECT " OFFICER_COLS " FROM officers WHERE id = $1", 1, p, officer_row, out, e);
+	return rc == 1 ? efos_fail(e, EFOS_E_NOTFOUND, "no officer with id %ld", id) : rc;
 }
 
 int registry_officer_list(PGconn *c, struct registry_officer **out, size_t *n, efos_err *e)
 {
-	*out = NULL;
-	*n = 0;
-	PGresult *r = db_exec(c, "SELECT " OFFICER_COLS " FROM officers ORDER BY id", 0, NULL, e);
-	if (r == NULL)
+	void *v;
+	if (reg_rows(c, "SELECT " OFFICER_COLS " FROM officers ORDER BY id",
+		     0, NULL, sizeof **out, officer_row, &v, n, e) != 0)
 		return -1;
-	int rows = PQntuples(r);
-	struct registry_officer *v = calloc(rows ? (size_t)rows : 1, sizeof *v);
-	if (v == NULL) {
-		PQclear(r);
-		return efos_fail(e, EFOS_E_INTERNAL, "out of memory");
-	}
-	for (int i = 0; i < rows; i++)
-		officer_row(r, i, &v[i]);
-	PQclear(r);
 	*out = v;
-	*n = (size_t)rows;
 	return 0;
 }
 
@@ -333,8 +315,9 @@ int registry_officer_from_chain(PGconn *c, STACK_OF(X509) *chain, struct registr
 #define PROOF_COLS "id, person_id, officer_id, method, document_type, document_number, " \
 	REG_TS("proofed_at") ", " REG_TS("valid_until") ", valid_until > now()"
 
-static void proof_row(const PGresult *r, int i, struct registry_proofing *p)
+static void proof_row(const PGresult *r, int i, void *dst)
 {
+	struct registry_proofing *p = dst;
 	memset(p, 0, sizeof *p);
 	p->id = reg_long(r, i, 0);
 	p->person_id = reg_long(r, i, 1);
@@ -418,23 +401,12 @@ int registry_proofing_list(PGconn *c, long person_id, struct registry_proofing *
 	char b[24];
 	reg_ltoa(b, person_id);
 	const char *p[] = { b };
-	*out = NULL;
-	*n = 0;
-	PGresult *r = db_exec(c, "SELECT " PROOF_COLS " FROM identity_proofings WHERE person_id = $1 "
-			      "ORDER BY proofed_at DESC, id DESC", 1, p, e);
-	if (r == NULL)
+	void *v;
+	if (reg_rows(c, "SELECT " PROOF_COLS " FROM identity_proofings WHERE person_id = $1 "
+			      "ORDER BY proofed_at DESC, id DESC",
+		     1, p, sizeof **out, proof_row, &v, n, e) != 0)
 		return -1;
-	int rows = PQntuples(r);
-	struct registry_proofing *v = calloc(rows ? (size_t)rows : 1, sizeof *v);
-	if (v == NULL) {
-		PQclear(r);
-		return efos_fail(e, EFOS_E_INTERNAL, "out of memory");
-	}
-	for (int i = 0; i < rows; i++)
-		proof_row(r, i, &v[i]);
-	PQclear(r);
 	*out = v;
-	*n = (size_t)rows;
 	return 0;
 }
 

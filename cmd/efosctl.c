@@ -332,24 +332,6 @@ out:
 
 /* ---- hsm ---- */
 
-static int parse_key_type(const char *t, struct hsm_keygen_params *p)
-{
-	static const struct { const char *name; enum hsm_key_kind kind; int bits, nid; } types[] = {
-		{ "rsa:2048", HSM_KEY_RSA, 2048, 0 }, { "rsa:3072", HSM_KEY_RSA, 3072, 0 },
-		{ "rsa:4096", HSM_KEY_RSA, 4096, 0 },
-		{ "ec:p256", HSM_KEY_EC, 0, NID_X9_62_prime256v1 },
-		{ "ec:p384", HSM_KEY_EC, 0, NID_secp384r1 }, { "ec:p521", HSM_KEY_EC, 0, NID_secp521r1 },
-	};
-	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-		if (!strcmp(t, types[i].name)) {
-			p->kind = types[i].kind;
-			p->bits = types[i].bits;
-			p->curve_nid = types[i].nid;
-			return 0;
-		}
-	return -1;
-}
-
 /* RFC 7512 percent-encoding of an attribute value: keep unreserved characters only. */
 static void pct_encode(char *dst, size_t cap, const unsigned char *s, size_t n)
 {
@@ -422,7 +404,7 @@ static int cmd_hsm_keygen(int argc, char **argv)
 	struct hsm_keygen_params p = { .token_object = true };
 	if (label == NULL || type == NULL)
 		return usage_error(usage_hsm_keygen, "--label and --type are required");
-	if (parse_key_type(type, &p) < 0)
+	if (hsm_key_type_parse(type, &p) < 0)
 		return usage_error(usage_hsm_keygen, "unknown key type: %s", type);
 	if (*label == '\0' || strlen(label) > 64)
 		return usage_error(usage_hsm_keygen, "bad label: %s", label);

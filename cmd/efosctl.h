@@ -23,6 +23,14 @@ int efosctl_officer(int argc, char **argv);      /* officer add|grant|revoke|lis
 /* efosctl_seal.c: the seal API's keys and clients */
 int efosctl_seal(int argc, char **argv);          /* seal key add|list, seal client add|list */
 
+/* efosctl_api.c: one JSON request to efosd (body not consumed, may be NULL); *out is the JSON
+ * object answered. An HTTP error becomes a failure "refused by efosd (HTTP STATUS): MESSAGE" with a matching code. */
+#include <jansson.h>
+#include "core/err.h"
+#include "core/http_client.h"
+int efosctl_api_call(const struct http_client_opts *o, const char *method, const char *path, json_t *body,
+		     json_t **out, efos_err *e);
+
 /* efosctl_env.c: what a local command opens (config from config_path, database with its schema
  * checked, optionally the HSM and the CA service); env_close releases all of it. */
 #include <stdbool.h>

@@ -83,23 +83,6 @@ static int failed(const efos_err *e)
 	return XC_FAIL;
 }
 
-static int parse_key_type(const char *t, struct certs_ca_init_opts *o)
-{
-	static const struct { const char *name; enum hsm_key_kind kind; int bits, nid; } types[] = {
-		{ "rsa:2048", HSM_KEY_RSA, 2048, 0 }, { "rsa:3072", HSM_KEY_RSA, 3072, 0 },
-		{ "rsa:4096", HSM_KEY_RSA, 4096, 0 }, { "ec:p256", HSM_KEY_EC, 0, NID_X9_62_prime256v1 },
-		{ "ec:p384", HSM_KEY_EC, 0, NID_secp384r1 }, { "ec:p521", HSM_KEY_EC, 0, NID_secp521r1 },
-	};
-	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-		if (!strcmp(t, types[i].name)) {
-			o->kind = types[i].kind;
-			o->bits = types[i].bits;
-			o->curve_nid = types[i].nid;
-			return 0;
-		}
-	return -1;
-}
-
 /* Opens FILE for writing, refusing to overwrite; "-" or NULL = stdout. */
 static FILE *open_out(const char *path, efos_err *e)
 {
@@ -161,10 +144,15 @@ static int cmd_ca_init(int argc, char **argv)
 		case 'r': o.root_name = optarg; break;
 		case 'o': o.org_name = optarg; break;
 		case 'i': o.org_id = optarg; break;
-		case 't':
-			if (parse_key_type(optarg, &o) < 0)
+		case 't': {
+			struct hsm_keygen_params kp = { 0 };
+			if (hsm_key_type_parse(optarg, &kp) < 0)
 				return usage_err(usage_ca, "unknown key type: ", optarg);
+			o.kind = kp.kind;
+			o.bits = kp.bits;
+			o.curve_nid = kp.curve_nid;
 			break;
+		}
 		case 'h': fputs(usage_ca, stdout); return XC_OK;
 		default: return usage_err(usage_ca, NULL, NULL);
 		}

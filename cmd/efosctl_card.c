@@ -279,48 +279,6 @@ static int api_init(struct api *a, efos_err *e)
 	return 0;
 }
 
-/* Sends body (a JSON object, may be NULL; not consumed) and parses the JSON answer into *out.
- * An HTTP error status becomes a failure with the server's message; *status gets the status. */
-static int api_call(struct api *a, const char *method, const char *path, json_t *body, json_t **out,
-		    efos_err *e)
-{
-	struct http_client_response r = { 0 };
-	char *text = NULL;
-	int ret = -1;
-
-	*out = NULL;
-	if (body != NULL && (text = json_dumps(body, JSON_COMPACT)) == NULL)
-		return efos_fail(e, EFOS_E_INTERNAL, "out of memory");
-	if (http_client_request(&a->o, method, path, text ? "application/json" : NULL, text,
-				text ? strlen(text) : 0, &r, e) < 0) {
-		efos_wrap(e, "%s %s", method, path);
-		goto out;
-	}
-	json_error_t je;
-	json_t *j = r.body && r.body_len ? json_loadb(r.body, r.body_len, 0, &je) : NULL;
-	if (r.status >= 400) {
-		const char *msg = j ? json_string_value(json_object_get(j, "error")) : NULL;
-		enum efos_errcode code = r.status == 400 ? EFOS_E_INVALID : r.status == 401 || r.status == 403 ? EFOS_E_AUTH
-			: r.status == 404 ? EFOS_E_NOTFOUND : r.status == 409 ? EFOS_E_CONFLICT
-			: r.status == 503 ? EFOS_E_UNAVAILABLE : EFOS_E_INTERNAL;
-		efos_fail(e, code, "refused by efosd (HTTP %ld): %s", r.status,
-			  msg ? msg : r.body ? r.body : "(no message)");
-		json_decref(j);
-		goto out;
-	}
-	if (j == NULL || !json_is_object(j)) {
-		efos_fail(e, EFOS_E_INTERNAL, "%s %s: the answer is not a JSON object", method, path);
-		json_decref(j);
-		goto out;
-	}
-	*out = j;
-	ret = 0;
-out:
-	free(text);
-	http_client_response_free(&r);
-	return ret;
-}
-
 /* ---- the card ---- */
 
 static int open_card(const struct card_opts *o, struct hsm_card **card, efos_err *e)
@@ -346,20 +304,11 @@ static int open_card(const struct card_opts *o, struct hsm_card **card, efos_err
 
 static int parse_key_type(const char *s, struct hsm_keygen_params *p, efos_err *e)
 {
+	/* what cards generate: RSA or P-256/P-384 (no card we know of does P-521) */
 	if (s == NULL)
 		s = "rsa:2048";
-	if (!strcmp(s, "rsa:2048") || !strcmp(s, "rsa:3072") || !strcmp(s, "rsa:4096")) {
-		p->kind = HSM_KEY_RSA;
-		p->bits = atoi(s + 4);
-	} else if (!strcmp(s, "ec:p256")) {
-		p->kind = HSM_KEY_EC;
-		p->curve_nid = NID_X9_62_prime256v1;
-	} else if (!strcmp(s, "ec:p384")) {
-		p->kind = HSM_KEY_EC;
-		p->curve_nid = NID_secp384r1;
-	} else {
+	if (strcmp(s, "ec:p521") == 0 || hsm_key_type_parse(s, p) != 0)
 		return efos_fail(e, EFOS_E_INVALID, "--key-type %s: use rsa:2048, rsa:3072, rsa:4096, ec:p256 or ec:p384", s);
-	}
 	return 0;
 }
 
@@ -520,7 +469,7 @@ static int confirm_call(struct api *a, long card_id, const char *token_serial, c
 	for (size_t i = 0; i < N_ROLES; i++)
 		json_object_set_new(shas, card_roles[i].name, json_string(sha[i]));
 	json_object_set_new(body, "cert_sha256", shas);
-	int rc = api_call(a, "POST", "/api/v1/enroll/confirm", body, answer, e);
+	int rc = efosctl_api_call(&a->o, "POST", "/api/v1/enroll/confirm", body, answer, e);
 	json_decref(body);
 	return rc;
 }
@@ -642,7 +591,7 @@ static int do_enroll(const struct card_opts *o, long replaces)
 	} else {
 		snprintf(path, sizeof path, "/api/v1/enroll/begin");
 	}
-	if (api_call(&a, "POST", path, body, &begin, &e) < 0) {
+	if (efosctl_api_call(&a.o, "POST", path, body, &begin, &e) < 0) {
 		/* Refused: nothing was issued; take the keys off again so the card is blank. */
 		for (size_t i = 0; i < N_ROLES; i++) {
 			efos_err ignore;
@@ -811,7 +760,7 @@ static int cmd_renew(int argc, char **argv)
 	}
 	char path[96];
 	snprintf(path, sizeof path, "/api/v1/cards/%ld/renew", o.card_id);
-	if (api_call(&a, "POST", path, body, &answer, &e) < 0 ||
+	if (efosctl_api_call(&a.o, "POST", path, body, &answer, &e) < 0 ||
 	    store_certs(keys, answer, o.out_dir, sha, serial, &e) < 0)
 		goto out;
 	printf("card_id %ld\nstatus %s\n", o.card_id, json_string_value(json_object_get(answer, "status")) ?: "active");
@@ -861,7 +810,7 @@ static int cmd_unblock(int argc, char **argv)
 	json_object_set_new(body, "token_serial", json_string(ci.serial));
 	json_object_set_new(body, "why", json_string(o.why));
 	snprintf(path, sizeof path, "/api/v1/cards/%ld/unblock", o.card_id);
-	if (api_call(&a, "POST", path, body, &answer, &e) < 0)
+	if (efosctl_api_call(&a.o, "POST", path, body, &answer, &e) < 0)
 		goto out;
 	if (hsm_card_init_pin(card, so_pin, pin, &e) < 0)
 		goto out;
@@ -925,7 +874,7 @@ static int cmd_simple(int argc, char **argv, const char *action)
 	if (o.reason != NULL)
 		json_object_set_new(body, "reason", json_string(o.reason));
 	snprintf(path, sizeof path, "/api/v1/cards/%ld/%s", o.card_id, action);
-	if (api_call(&a, "POST", path, body, &answer, &e) < 0)
+	if (efosctl_api_call(&a.o, "POST", path, body, &answer, &e) < 0)
 		goto out;
 	print_card(answer);
 	rc = EXIT_OK;
@@ -967,7 +916,7 @@ static int cmd_list(int argc, char **argv)
 	query_add(path, sizeof path, "pnr", o.pnr);
 	query_add(path, sizeof path, "orgnr", o.org);
 	query_add(path, sizeof path, "status", o.status);
-	if (api_init(&a, &e) < 0 || api_call(&a, "GET", path, NULL, &answer, &e) < 0)
+	if (api_init(&a, &e) < 0 || efosctl_api_call(&a.o, "GET", path, NULL, &answer, &e) < 0)
 		goto out;
 	size_t i;
 	json_t *c;
@@ -1000,7 +949,7 @@ static int cmd_show(int argc, char **argv)
 	if (o.card_id == 0)
 		return usage_err("--card-id is required");
 	snprintf(path, sizeof path, "/api/v1/cards/%ld", o.card_id);
-	if (api_init(&a, &e) < 0 || api_call(&a, "GET", path, NULL, &answer, &e) < 0)
+	if (api_init(&a, &e) < 0 || efosctl_api_call(&a.o, "GET", path, NULL, &answer, &e) < 0)
 		goto out;
 	print_card(answer);
 	rc = EXIT_OK;

@@ -197,47 +197,6 @@ static void api_close(struct api *a)
 	a->pin = NULL;
 }
 
-/* body: consumed (may be NULL). *out: the JSON answer (object) on success. */
-static int api_call(struct api *a, const char *method, const char *path, json_t *body, json_t **out,
-		    efos_err *e)
-{
-	struct http_client_response r = { 0 };
-	char *text = NULL;
-	int ret = -1;
-	*out = NULL;
-	if (body != NULL) {
-		text = json_dumps(body, JSON_COMPACT);
-		json_decref(body);
-		if (text == NULL)
-			return efos_fail(e, EFOS_E_INTERNAL, "out of memory");
-	}
-	if (http_client_request(&a->o, method, path, text ? "application/json" : NULL, text, text ? strlen(text) : 0,
-				&r, e) < 0)
-		goto out;
-	json_error_t je;
-	json_t *j = r.body && r.body_len ? json_loadb(r.body, r.body_len, 0, &je) : NULL;
-	if (r.status >= 400) {
-		const char *msg = j ? json_string_value(json_object_get(j, "error")) : NULL;
-		enum efos_errcode code = r.status == 400 ? EFOS_E_INVALID : r.status == 401 || r.status == 403 ? EFOS_E_AUTH
-			: r.status == 404 ? EFOS_E_NOTFOUND : r.status == 409 ? EFOS_E_CONFLICT
-			: r.status == 503 ? EFOS_E_UNAVAILABLE : EFOS_E_INTERNAL;
-		efos_fail(e, code, "%s (HTTP %ld)", msg ? msg : r.body && r.body_len ? r.body : "no message", r.status);
-		json_decref(j);
-		goto out;
-	}
-	if (j == NULL || !json_is_object(j)) {
-		efos_fail(e, EFOS_E_INTERNAL, "%s %s: the answer is not a JSON object", method, path);
-		json_decref(j);
-		goto out;
-	}
-	*out = j;
-	ret = 0;
-out:
-	free(text);
-	http_client_response_free(&r);
-	return ret;
-}
-
 static int fail(const efos_err *e)
 {
 	fprintf(stderr, "efosctl: %s\n", e->msg);
@@ -316,7 +275,8 @@ static int run(const struct opts *op, const char *method, const char *path, json
 		api_close(&a);
 		return fail(&e);
 	}
-	int rc = api_call(&a, method, path, body, &out, &e);
+	int rc = efosctl_api_call(&a.o, method, path, body, &out, &e);
+	json_decref(body);
 	api_close(&a);
 	if (rc != 0)
 		return fail(&e);

@@ -122,23 +122,6 @@ static void hexs(const unsigned char *b, size_t n, char *out)
 
 /* ---- seal key add ---- */
 
-static int parse_key_type(const char *t, struct hsm_keygen_params *p)
-{
-	static const struct { const char *name; enum hsm_key_kind kind; int bits, nid; } types[] = {
-		{ "rsa:2048", HSM_KEY_RSA, 2048, 0 }, { "rsa:3072", HSM_KEY_RSA, 3072, 0 },
-		{ "rsa:4096", HSM_KEY_RSA, 4096, 0 }, { "ec:p256", HSM_KEY_EC, 0, NID_X9_62_prime256v1 },
-		{ "ec:p384", HSM_KEY_EC, 0, NID_secp384r1 }, { "ec:p521", HSM_KEY_EC, 0, NID_secp521r1 },
-	};
-	for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-		if (!strcmp(t, types[i].name)) {
-			p->kind = types[i].kind;
-			p->bits = types[i].bits;
-			p->curve_nid = types[i].nid;
-			return 0;
-		}
-	return -1;
-}
-
 /* token_uri;object=LABEL;id=%..;type=private (LABEL is [A-Za-z0-9._-]: no escaping needed). */
 static void key_uri(char *dst, size_t cap, const char *token_uri, const char *label, const unsigned char *id,
 		    size_t id_len)
@@ -231,7 +214,7 @@ static int cmd_key_add(int argc, char **argv)
 	if (!valid_name(name))
 		return usage_err("--name: 1 to 64 letters, digits, . _ -: ", name);
 	struct hsm_keygen_params kp = { .token_object = true };
-	if (parse_key_type(type, &kp) < 0)
+	if (hsm_key_type_parse(type, &kp) < 0)
 		return usage_err("unknown key type: ", type);
 
 	struct env v;

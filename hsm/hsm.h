@@ -35,6 +35,9 @@ struct hsm_keygen_params {
 };
 /* CKA_SENSITIVE true, CKA_EXTRACTABLE false, CKA_SIGN (and CKA_DECRYPT for RSA). */
 int hsm_keygen(struct hsm *h, const struct hsm_keygen_params *p, struct hsm_key **out, efos_err *e);
+/* The key-type names of the configuration and efosctl: rsa:2048 rsa:3072 rsa:4096 ec:p256
+ * ec:p384 ec:p521. Sets kind, bits and curve_nid of p; -1 for any other name. */
+int hsm_key_type_parse(const char *name, struct hsm_keygen_params *p);
 
 /* key_uri: RFC 7512 object URI (object=LABEL and/or id=%01%02, type=private optional).
  * Fails with EFOS_E_NOTFOUND when no private key matches, EFOS_E_INVALID when several do. */

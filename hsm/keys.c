@@ -431,3 +431,20 @@ const unsigned char *hsm_key_id(const struct hsm_key *k, size_t *len)
 	*len = k->id_len;
 	return k->id;
 }
+
+int hsm_key_type_parse(const char *name, struct hsm_keygen_params *p)
+{
+	static const struct { const char *name; enum hsm_key_kind kind; int bits, nid; } types[] = {
+		{ "rsa:2048", HSM_KEY_RSA, 2048, 0 }, { "rsa:3072", HSM_KEY_RSA, 3072, 0 },
+		{ "rsa:4096", HSM_KEY_RSA, 4096, 0 }, { "ec:p256", HSM_KEY_EC, 0, NID_X9_62_prime256v1 },
+		{ "ec:p384", HSM_KEY_EC, 0, NID_secp384r1 }, { "ec:p521", HSM_KEY_EC, 0, NID_secp521r1 },
+	};
+	for (size_t i = 0; name != NULL && i < sizeof types / sizeof types[0]; i++)
+		if (!strcmp(name, types[i].name)) {
+			p->kind = types[i].kind;
+			p->bits = types[i].bits;
+			p->curve_nid = types[i].nid;
+			return 0;
+		}
+	return -1;
+}

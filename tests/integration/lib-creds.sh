@@ -282,7 +282,7 @@ creds_demo_registry() {
 		# shellcheck disable=SC2086
 		if ! out=$("$EFOSCTL" $step 2>&1); then
 			# what is there already (an earlier call) is fine
-			case $out in *"registered already (HTTP 409)"*|*"already has an active affiliation"*) ;;
+			case $out in *"(HTTP 409)"*"registered already"*|*"already has an active affiliation"*) ;;
 			*) printf '%s\n' "$out" >>"$CREDS_REG_LOG"
 			   echo "# creds_demo_registry: efosctl $step failed:"; printf '%s\n' "$out" | tail -3 | sed 's/^/#   /'
 			   return 1 ;;

@@ -31,10 +31,10 @@ out=$(ctl org add --orgnr 2021000001 --name Demo-myndigheten); rc=$?
 expect_eq "org add 2021000001: exit 0" "$rc" 0
 out=$(ctl org add --orgnr 2021000001 --name Again); rc=$?
 expect_eq "org add twice: exit 1" "$rc" 1
-expect_match "org add twice: 409 registered already" "$out" "registered already.*HTTP 409"
+expect_match "org add twice: 409 registered already" "$out" "HTTP 409.*registered already"
 out=$(ctl org add --orgnr 2021000002 --name Bad); rc=$?
 expect_eq "org add with a bad checksum: exit 1" "$rc" 1
-expect_match "org add with a bad checksum: 400 with the reason" "$out" "organisationsnummer 2021000002: checksum digit is wrong \(expected 1\).*HTTP 400"
+expect_match "org add with a bad checksum: 400 with the reason" "$out" "HTTP 400.*organisationsnummer 2021000002: checksum digit is wrong \(expected 1\)"
 out=$(ctl org add --orgnr 5510000002 --name Bad); rc=$?
 expect_match "org number with third digit < 2 refused" "$out" "third digit must be 2 or more"
 out=$(ctl org add --orgnr 2120000142 --name Andra-myndigheten); rc=$?
@@ -45,7 +45,7 @@ expect_match "org list shows both" "$out" "2021000001.*Demo-myndigheten.*2120000
 # --- persons
 out=$(ctl person add --pnr 197001011234 --given-name Anna --surname Berg); rc=$?
 expect_eq "person with a bad personnummer: exit 1" "$rc" 1
-expect_match "bad personnummer refused with its reason (400)" "$out" "personnummer 197001011234: checksum digit is wrong \(expected 3\).*HTTP 400"
+expect_match "bad personnummer refused with its reason (400)" "$out" "HTTP 400.*personnummer 197001011234: checksum digit is wrong \(expected 3\)"
 out=$(ctl person add --pnr 197002301230 --given-name Anna --surname Berg); rc=$?
 expect_match "personnummer with a date that does not exist refused" "$out" "day 30 does not exist in 1970-02"
 out=$(ctl person add --pnr 7001011233 --given-name Anna --surname Berg); rc=$?
@@ -57,23 +57,23 @@ out=$(ctl person add --pnr 197001611230 --given-name Sam --surname Ordning --dis
 expect_eq "person add with a samordningsnummer: exit 0" "$rc" 0
 expect_match "samordningsnummer is flagged" "$out" "\[samordningsnummer\]"
 out=$(ctl person add --pnr 197001011233 --given-name Anna --surname Berg); rc=$?
-expect_match "the same person twice: 409" "$out" "registered already.*HTTP 409"
+expect_match "the same person twice: 409" "$out" "HTTP 409.*registered already"
 
 # --- affiliations and proofings
 out=$(ctl affiliation add --pnr 197001011233 --org 2021000001 --local-id aberg --title Handläggare); rc=$?
 expect_eq "affiliation add: exit 0" "$rc" 0
 expect_match "affiliation is aberg@2021000001" "$out" "aberg@2021000001 +active +Demo-myndigheten, Handläggare"
 out=$(ctl affiliation add --pnr 197001611230 --org 2021000001 --local-id aberg); rc=$?
-expect_match "a local id taken in the organisation: 409" "$out" "local id aberg is already used in organisation 2021000001.*HTTP 409"
+expect_match "a local id taken in the organisation: 409" "$out" "HTTP 409.*local id aberg is already used in organisation 2021000001"
 out=$(ctl affiliation add --pnr 197001611230 --org 2120000142 --local-id "bad id"); rc=$?
-expect_match "a bad local id: 400" "$out" "local id.*HTTP 400"
+expect_match "a bad local id: 400" "$out" "HTTP 400.*local id"
 out=$(ctl affiliation add --pnr 197001611230 --org 2120000142 --local-id sord); rc=$?
 expect_eq "affiliation of the second person with the second org: exit 0" "$rc" 0
 out=$(ctl proof record --pnr 197001011233 --document-type passport --document-number AB1234567 --checked); rc=$?
 expect_eq "proof record: exit 0" "$rc" 0
 expect_match "proofing is valid for ca.proofing_validity_days" "$out" "passport AB1234567, in person by officer $CREDS_OFFICER_ID"
 out=$(ctl proof record --pnr 197001011233 --document-type library_card --document-number 1 --checked); rc=$?
-expect_match "unknown document type: 400" "$out" "document type \"library_card\" is not one of.*HTTP 400"
+expect_match "unknown document type: 400" "$out" "HTTP 400.*document type \"library_card\" is not one of"
 out=$(ctl proof record --pnr 197001011233 --document-type passport --document-number 1); rc=$?
 expect_eq "proof record without --checked: usage error (2)" "$rc" 2
 out=$(ctl person show 197001011233); rc=$?
@@ -94,15 +94,15 @@ else pnr3=198001011230; fi
 expect_eq "Rut adds a person in her organisation: exit 0" "$rc" 0
 out=$(asrut affiliation add --pnr "$pnr3" --org 2120000142 --local-id rroll); rc=$?
 expect_eq "Rut: affiliation in the other organisation refused: exit 1" "$rc" 1
-expect_match "Rut: 403 naming the action and the organisation" "$out" "has no role allowing affiliation.write for organisation 2120000142.*HTTP 403"
+expect_match "Rut: 403 naming the action and the organisation" "$out" "HTTP 403.*has no role allowing affiliation.write for organisation 2120000142"
 out=$(asrut proof record --pnr 197001611230 --document-type passport --document-number X1 --checked); rc=$?
-expect_match "Rut: proofing of a person of the other organisation: 403" "$out" "no role allowing proofing.write for person 197001611230.*HTTP 403"
+expect_match "Rut: proofing of a person of the other organisation: 403" "$out" "HTTP 403.*no role allowing proofing.write for person 197001611230"
 out=$(asrut org add --orgnr 2021005448 --name Skatteverket); rc=$?
-expect_match "Rut: org add needs ca_admin: 403" "$out" "no role allowing org.write for every organisation.*HTTP 403"
+expect_match "Rut: org add needs ca_admin: 403" "$out" "HTTP 403.*no role allowing org.write for every organisation"
 out=$(asrut affiliation add --pnr "$pnr3" --org 2021000001 --local-id rroll); rc=$?
 expect_eq "Rut: affiliation in her organisation: exit 0" "$rc" 0
 out=$(asrut officer grant "$rut_id" --role ca_admin); rc=$?
-expect_match "Rut cannot grant herself ca_admin: 403" "$out" "no role allowing officer.write.*HTTP 403"
+expect_match "Rut cannot grant herself ca_admin: 403" "$out" "HTTP 403.*no role allowing officer.write"
 out=$(ctl officer grant "$rut_id" --role registration_officer --org 2120000142); rc=$?
 expect_eq "ca_admin grants Rut a role in 2120000142: exit 0" "$rc" 0
 out=$(asrut proof record --pnr 197001611230 --document-type national_id_card --document-number X1 --checked); rc=$?
@@ -116,26 +116,26 @@ expect_match "after revoke: 403 again" "$out" "HTTP 403"
 rut_serial=$(creds_serial "$CREDS_DIR/rut.pem")
 "$EFOSCTL" -c "$T_CONF" cert hold --serial "$rut_serial" --why "officer certificate test" >/dev/null 2>&1
 out=$(asrut officer whoami); rc=$?
-expect_match "officer certificate on hold: 403 suspended" "$out" "is suspended \(certificateHold\).*HTTP 403"
+expect_match "officer certificate on hold: 403 suspended" "$out" "HTTP 403.*is suspended \(certificateHold\)"
 "$EFOSCTL" -c "$T_CONF" cert release --serial "$rut_serial" --why "officer certificate test" >/dev/null 2>&1
 out=$(asrut officer whoami); rc=$?
 expect_eq "hold released: the officer works again" "$rc" 0
 "$EFOSCTL" -c "$T_CONF" cert revoke --serial "$rut_serial" --reason keyCompromise --why "officer certificate test" >/dev/null 2>&1
 out=$(asrut officer whoami); rc=$?
-expect_match "officer certificate revoked: 403 revoked" "$out" "is revoked.*HTTP 403"
+expect_match "officer certificate revoked: 403 revoked" "$out" "HTTP 403.*is revoked"
 
 # --- suspension
 out=$(ctl person suspend 197001011233 --reason "left the agency"); rc=$?
 expect_eq "person suspend: exit 0" "$rc" 0
 expect_match "person is suspended" "$out" "197001011233 +suspended"
 out=$(ctl person suspend 197001011233); rc=$?
-expect_match "suspending twice: 409" "$out" "suspended already.*HTTP 409"
+expect_match "suspending twice: 409" "$out" "HTTP 409.*suspended already"
 out=$(ctl person resume 197001011233); rc=$?
 expect_match "person resume" "$out" "197001011233 +active"
 out=$(ctl org suspend 2120000142 --reason test); rc=$?
 expect_match "org suspend" "$out" "2120000142 +suspended"
 out=$(ctl affiliation add --pnr 197001011233 --org 2120000142 --local-id aberg2); rc=$?
-expect_match "no new affiliation with a suspended organisation: 409" "$out" "suspended.*HTTP 409"
+expect_match "no new affiliation with a suspended organisation: 409" "$out" "HTTP 409.*suspended"
 out=$(ctl org resume 2120000142); rc=$?
 expect_match "org resume" "$out" "2120000142 +active"
 aff=$("$EFOSCTL" affiliation list --pnr 197001611230 | sed -n 's/^affiliation \([0-9]*\):.*/\1/p' | head -1)
