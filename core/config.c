@@ -181,6 +181,7 @@ static const struct cfg_key config_keys[] = {
 	{ "signer.tsa_policy", CT_STRING, F(signer_tsa_policy), 0, 0, 0, NULL,
 	  "2.25.330880156375854968336860488403852451671", 0 },
 	{ "signer.tsa_accuracy", CT_INT, F(signer_tsa_accuracy_ms), 0, 1, 60000, NULL, "1000", 0 },
+	{ "signer.key_rsa_bits", CT_INT, F(signer_key_rsa_bits), 0, 2048, 4096, NULL, "2048", 0 },
 
 	/* signer: federated signing service (issue 5; signer/fedsign_*.c) */
 	{ "signer.entity_id", CT_STRING, F(signer_entity_id), 0, 0, 0, NULL, "auto", 0 },
@@ -194,7 +195,6 @@ static const struct cfg_key config_keys[] = {
 	{ "signer.clock_skew", CT_DURATION, F(signer_clock_skew_s), 0, 0, 300, NULL, "60", 0 },
 	{ "signer.tx_lifetime", CT_DURATION, F(signer_tx_lifetime_s), 0, 60, 3600, NULL, "600", 0 },
 	{ "signer.sad", CT_ENUM, F(signer_sad), 0, 0, 0, "when-required always never", "when-required", 0 },
-	{ "signer.key_type", CT_ENUM, F(signer_key_type), 0, 0, 0, "rsa:2048 rsa:3072 ec:p256", "rsa:2048", 0 },
 	{ "signer.metadata_validity", CT_DURATION, F(signer_metadata_validity_s), 0, 3600, 365 * 86400, NULL, "7d", 0 },
 	{ "signer.metadata_cache_duration", CT_DURATION, F(signer_metadata_cache_duration_s), 0, 60, 7 * 86400, NULL,
 	  "1h", 0 },

@@ -142,6 +142,7 @@ struct efos_config {
 	char *signer_tsa_cert;      /* signer.tsa_cert: PEM, the TSA certificate then its chain */
 	char *signer_tsa_policy;    /* signer.tsa_policy: TSA policy OID of every token */
 	int signer_tsa_accuracy_ms; /* signer.tsa_accuracy: accuracy of genTime, milliseconds */
+	int signer_key_rsa_bits;    /* signer.key_rsa_bits: per-request RSA signing key size */
 
 	/* signer (issue 5): federated signing service (signer/fedsign_*.c, docs/signing-service.md) */
 	char *signer_entity_id;     /* signer.entity_id: the sigservice's SAML entityID, default public_url/sign */
@@ -155,7 +156,6 @@ struct efos_config {
 	int signer_clock_skew_s;    /* signer.clock_skew */
 	int signer_tx_lifetime_s;   /* signer.tx_lifetime: the user has this long to log in */
 	char *signer_sad;           /* signer.sad: when-required | always | never */
-	char *signer_key_type;      /* signer.key_type: rsa:2048 | rsa:3072 | ec:p256 (per-request keys) */
 	int signer_metadata_validity_s; /* signer.metadata_validity: validUntil of /metadata/sigservice.xml */
 	int signer_metadata_cache_duration_s; /* signer.metadata_cache_duration */
 	char *signer_display_name_sv; /* signer.display_name_sv (mdui:DisplayName) */

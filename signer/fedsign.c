@@ -755,7 +755,7 @@ int signer_fedsign_service_start(struct efos_ctx *ctx, efos_err *e)
 	f->cfg = c;
 	f->sad = strcmp(c->signer_sad, "always") == 0 ? FEDSIGN_SAD_ALWAYS
 		 : strcmp(c->signer_sad, "never") == 0 ? FEDSIGN_SAD_NEVER : FEDSIGN_SAD_WHEN_REQUIRED;
-	f->rsa_bits = strcmp(c->signer_key_type, "rsa:3072") == 0 ? 3072 : 2048;
+	f->rsa_bits = c->signer_key_rsa_bits;
 	snprintf(f->acs_url, sizeof f->acs_url, "%s%s", c->http_public_url, FEDSIGN_PATH_ACS);
 	if (load_key_pair(ctx, "signer.signing_key", c->signer_signing_key, "signer.signing_cert",
 			  c->signer_signing_cert, &f->sign_key, &f->sign_cert, e) != 0 ||

@@ -53,8 +53,8 @@ struct signer_cert {
  * serialNumber<-personnummer/prid/eidasPersonIdentifier, givenName, sn, CN<-displayName,
  * C<-"SE", O<-o, organizationIdentifier<-2.5.4.97 or orgAffiliation's org part), generates
  * the key (RSA rsa_bits for rsa-* algorithms, P-256 / P-384 / P-521 for ecdsa-sha256 /
- * -sha384 / -sha512), issues and stores the certificate with certs_store (audited, in c's current
- * transaction or autocommit). On failure res is set: a Required attribute or the mandatory
+ * -sha384 / -sha512), issues and stores the certificate with certs_store (audited, in c's
+ * transaction, or in one of its own when c is not in one). On failure res is set: a Required attribute or the mandatory
  * serialNumber without value -> RequesterError/GeneralError naming the attribute; an unknown
  * or unusable signature algorithm -> RequesterError/NotSupported; key generation failure ->
  * ResponderError/KeyLookupFailed; issuance failure -> ResponderError/GeneralError. out is
