@@ -71,6 +71,8 @@ FUZZ_LIB_SRCS := core/err.c core/log.c $(wildcard core/xml*.c) core/config.c \
 FUZZ_LIB_SRCS += idp/authn_request.c idp/authn_request_ext.c idp/types.c idp/metadata_store.c
 # fuzz_xades_fed: the federated XAdES update
 FUZZ_LIB_SRCS += signer/xades_fed.c signer/xades_props.c
+# fuzz_sign_request: the DSS SignRequest intake
+FUZZ_LIB_SRCS += signer/dss_request.c signer/dss_xml.c
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_BUILD)/%.o)
 FUZZ_BINS     := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 

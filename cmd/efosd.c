@@ -29,6 +29,7 @@
 #include "certs/card_api.h"
 #include "certs/enroll.h"
 #include "idp/metadata_routes.h"
+#include "signer/fedsign.h"
 #include "signer/seal_api.h"
 #include "signer/sigval_api.h"
 #include "idp/sso.h"
@@ -91,6 +92,8 @@ static int add_routes(struct node *n, efos_err *e)
 		return -1;   /* POST /api/v1/sign, POST /tsa (signer/seal_api.h) */
 	if (config_has_role(&n->cfg, "signer") && http_server_add_routes(n->http, signer_sigval_routes, signer_sigval_n_routes, e) != 0)
 		return -1;   /* POST /api/v1/validate/signature (signer/sigval_api.h) */
+	if (config_has_role(&n->cfg, "signer") && http_server_add_routes(n->http, signer_fedsign_routes, signer_fedsign_n_routes, e) != 0)
+		return -1;   /* /sign/request, /sign/acs, /metadata/sigservice.xml (signer/fedsign.h) */
 	/* Later issues:
 	 * if (config_has_role(&n->cfg, "idp") && http_server_add_routes(n->http, idp_routes, idp_n_routes, e) != 0)
 	 *         return -1;
@@ -170,6 +173,7 @@ static void node_close(struct node *n)
 	enroll_sweeper_stop(n->enroll_sweeper);
 	idp_sso_service_stop();             /* the login flow's keys and pages */
 	idp_metadata_service_stop();        /* IdP metadata publisher, SP metadata store */
+	signer_fedsign_service_stop();      /* federated signing keys: before the HSM closes */
 	signer_seal_service_stop();         /* seal keys and TSA key: before the HSM closes */
 	certs_service_stop(n->ctx.certs);   /* before the HSM and the database it uses */
 	if (n->tls_key != NULL)
@@ -258,7 +262,8 @@ int main(int argc, char **argv)
 	    (config_has_role(&n.cfg, "ca") && certs_service_start(&n.ctx, &n.ctx.certs, &e) != 0) ||
 	    (config_has_role(&n.cfg, "ca") && enroll_sweeper_start(&n.ctx, &n.enroll_sweeper, &e) != 0) ||
 	    idp_metadata_service_start(&n.ctx, &e) != 0 || idp_sso_service_start(&n.ctx, &e) != 0 ||
-	    (config_has_role(&n.cfg, "signer") && signer_seal_service_start(&n.ctx, &e) != 0)) {
+	    (config_has_role(&n.cfg, "signer") && signer_seal_service_start(&n.ctx, &e) != 0) ||
+	    (config_has_role(&n.cfg, "signer") && signer_fedsign_service_start(&n.ctx, &e) != 0)) {
 		log_error("refusing to start: %s", e.msg);
 		goto out;
 	}

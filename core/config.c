@@ -183,6 +183,26 @@ static const struct cfg_key config_keys[] = {
 	{ "signer.tsa_accuracy", CT_INT, F(signer_tsa_accuracy_ms), 0, 1, 60000, NULL, "1000", 0 },
 	{ "signer.key_rsa_bits", CT_INT, F(signer_key_rsa_bits), 0, 2048, 4096, NULL, "2048", 0 },
 
+	/* signer: federated signing service (issue 5; signer/fedsign_*.c) */
+	{ "signer.entity_id", CT_STRING, F(signer_entity_id), 0, 0, 0, NULL, "auto", 0 },
+	{ "signer.signing_key", CT_PKCS11, F(signer_signing_key), 0, 0, 0, NULL, NULL, 0 },
+	{ "signer.signing_cert", CT_FILE, F(signer_signing_cert), 0, 0, 0, NULL, NULL, 0 },
+	{ "signer.encryption_key", CT_PKCS11, F(signer_encryption_key), 0, 0, 0, NULL, NULL, 0 },
+	{ "signer.encryption_cert", CT_FILE, F(signer_encryption_cert), 0, 0, 0, NULL, NULL, 0 },
+	{ "signer.idp_metadata_files", CT_LIST, F(signer_idp_metadata_files), F(n_signer_idp_metadata_files), 0, 0,
+	  NULL, NULL, 0 },
+	{ "signer.max_request_age", CT_DURATION, F(signer_max_request_age_s), 0, 10, 3600, NULL, "180", 0 },
+	{ "signer.clock_skew", CT_DURATION, F(signer_clock_skew_s), 0, 0, 300, NULL, "60", 0 },
+	{ "signer.tx_lifetime", CT_DURATION, F(signer_tx_lifetime_s), 0, 60, 3600, NULL, "600", 0 },
+	{ "signer.sad", CT_ENUM, F(signer_sad), 0, 0, 0, "when-required always never", "when-required", 0 },
+	{ "signer.metadata_validity", CT_DURATION, F(signer_metadata_validity_s), 0, 3600, 365 * 86400, NULL, "7d", 0 },
+	{ "signer.metadata_cache_duration", CT_DURATION, F(signer_metadata_cache_duration_s), 0, 60, 7 * 86400, NULL,
+	  "1h", 0 },
+	{ "signer.display_name_sv", CT_STRING, F(signer_display_name_sv), 0, 0, 0, NULL,
+	  "EFOS underskriftstjänst", 0 },
+	{ "signer.display_name_en", CT_STRING, F(signer_display_name_en), 0, 0, 0, NULL,
+	  "EFOS signing service", 0 },
+
 	{ "log.level", CT_ENUM, F(log_level), 0, 0, 0, "debug info warn error", "info", 0 },
 	{ "log.file", CT_NEWFILE, F(log_file), 0, 0, 0, NULL, NULL, 0 },
 };
@@ -838,6 +858,10 @@ static int apply_defaults(struct load_state *st, struct efos_config *c)
 				if ((*str_field(c, k) = strdup(buf)) == NULL)
 					return efos_fail(st->e, EFOS_E_INTERNAL, "out of memory");
 				continue;   /* not checked: efosctl/efosd report a missing dir when used */
+			} else if (strcmp(k->name, "signer.entity_id") == 0) {
+				if (c->http_public_url == NULL)
+					continue;
+				snprintf(buf, sizeof buf, "%s/sign", c->http_public_url);
 			} else if (strcmp(k->name, "ca.base_url") == 0) {
 				if (c->http_public_url == NULL)
 					continue;
@@ -896,6 +920,14 @@ static int check_required(struct load_state *st, struct efos_config *c)
 		const char *k = cfg_is_set(st, "ca.ocsp_reuse_window") ? "ca.ocsp_reuse_window" : "ca.ocsp_validity";
 		return cfg_err(st, line_of(st, k), k, "ca.ocsp_reuse_window (%d s) may not exceed "
 			       "ca.ocsp_validity (%d s)", c->ca_ocsp_reuse_window_s, c->ca_ocsp_validity_s);
+	}
+	if ((c->signer_signing_key == NULL) != (c->signer_signing_cert == NULL)) {
+		const char *k = c->signer_signing_key != NULL ? "signer.signing_key" : "signer.signing_cert";
+		return cfg_err(st, line_of(st, k), k, "signer.signing_key and signer.signing_cert go together");
+	}
+	if ((c->signer_encryption_key == NULL) != (c->signer_encryption_cert == NULL)) {
+		const char *k = c->signer_encryption_key != NULL ? "signer.encryption_key" : "signer.encryption_cert";
+		return cfg_err(st, line_of(st, k), k, "signer.encryption_key and signer.encryption_cert go together");
 	}
 	if (cfg_is_set(st, "http.mtls_public_url") && c->http_mtls_addr == NULL)
 		return cfg_err(st, line_of(st, "http.mtls_public_url"), "http.mtls_public_url",

@@ -144,6 +144,23 @@ struct efos_config {
 	int signer_tsa_accuracy_ms; /* signer.tsa_accuracy: accuracy of genTime, milliseconds */
 	int signer_key_rsa_bits;    /* signer.key_rsa_bits: per-request RSA signing key size */
 
+	/* signer (issue 5): federated signing service (signer/fedsign_*.c, docs/signing-service.md) */
+	char *signer_entity_id;     /* signer.entity_id: the sigservice's SAML entityID, default public_url/sign */
+	char *signer_signing_key;   /* signer.signing_key: pkcs11: URI (metadata, AuthnRequests, SignResponses) */
+	char *signer_signing_cert;  /* signer.signing_cert: its certificate (PEM) */
+	char *signer_encryption_key; /* signer.encryption_key: pkcs11: URI, RSA: assertions are encrypted to it */
+	char *signer_encryption_cert; /* signer.encryption_cert: its certificate (PEM) */
+	char *signer_idp_metadata_files[EFOS_CFG_MAX_LIST]; /* signer.idp_metadata_files: trusted IdPs */
+	size_t n_signer_idp_metadata_files;
+	int signer_max_request_age_s; /* signer.max_request_age: RequestTime at most this old */
+	int signer_clock_skew_s;    /* signer.clock_skew */
+	int signer_tx_lifetime_s;   /* signer.tx_lifetime: the user has this long to log in */
+	char *signer_sad;           /* signer.sad: when-required | always | never */
+	int signer_metadata_validity_s; /* signer.metadata_validity: validUntil of /metadata/sigservice.xml */
+	int signer_metadata_cache_duration_s; /* signer.metadata_cache_duration */
+	char *signer_display_name_sv; /* signer.display_name_sv (mdui:DisplayName) */
+	char *signer_display_name_en; /* signer.display_name_en */
+
 	/* log */
 	char *log_level;            /* log.level */
 	char *log_file;             /* log.file: empty = stderr */

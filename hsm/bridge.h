@@ -19,6 +19,20 @@ EVP_PKEY *hsm_evp_pkey(struct hsm_key *k, efos_err *e);
  * certificate's base64 there once; do not have xmlsec attach it per signature). */
 int hsm_xmldsig_sign(xmlNodePtr sig_node, struct hsm_key *k, efos_err *e);
 
+/* What hsm_xmldsig_sign_enveloped() puts in the signature it builds. */
+struct hsm_xmldsig_enveloped {
+	const char *ref_uri;            /* "#id" (SAML) or "" (the whole document: DSS) */
+	const char *sig_alg;            /* SignatureMethod; NULL: rsa-sha256 or ecdsa-sha256 by key */
+	const char *digest_alg;         /* DigestMethod; NULL: sha256 */
+	const char *inclusive_prefixes; /* exc-c14n InclusiveNamespaces PrefixList of the transform, or NULL */
+	const char *cert_b64;           /* KeyInfo/X509Data/X509Certificate, or NULL for no KeyInfo */
+};
+
+/* Builds an enveloped ds:Signature (exc-c14n; transforms enveloped-signature then exc-c14n; one
+ * Reference) in parent, as the next sibling of `after` (a child of parent), or as parent's last
+ * child when after is NULL, and signs it with k through hsm_xmldsig_sign(). */
+int hsm_xmldsig_sign_enveloped(xmlNodePtr parent, xmlNodePtr after, const struct hsm_xmldsig_enveloped *t,
+			       struct hsm_key *k, efos_err *e);
 /* The same, for signatures that also cover data outside the document (XAdES detached, a
  * hash-only request): a Reference whose URI is neither "" nor "#id" is taken as the caller
  * prepared it (DigestMethod and DigestValue over the raw octets, which the caller computed;

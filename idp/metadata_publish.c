@@ -285,9 +285,14 @@ static xmlDocPtr build_doc(const struct idp_md_info *in, time_t now, const char 
 	xmlNodePtr ext = el(&b, ed, b.md, "Extensions", NULL);
 	xmlNodePtr ea = el(&b, ext, b.mdattr, "EntityAttributes", NULL);
 	static const char *const loas[] = { LOA_URI_LOA4 };
-	entity_attribute(&b, ea, IDP_ATTR_ASSURANCE_CERTIFICATION, loas, 1);
-	entity_attribute(&b, ea, IDP_ATTR_ENTITY_CATEGORY, entity_categories,
-			 sizeof entity_categories / sizeof entity_categories[0]);
+	if (in->sp_acs_url != NULL) {
+		entity_attribute(&b, ea, IDP_ATTR_ENTITY_CATEGORY, in->sp_entity_categories,
+				 in->n_sp_entity_categories);
+	} else {
+		entity_attribute(&b, ea, IDP_ATTR_ASSURANCE_CERTIFICATION, loas, 1);
+		entity_attribute(&b, ea, IDP_ATTR_ENTITY_CATEGORY, entity_categories,
+				 sizeof entity_categories / sizeof entity_categories[0]);
+	}
 	for (size_t i = 0; i < sizeof digest_methods / sizeof digest_methods[0]; i++)
 		attr(&b, el(&b, ext, b.alg, "DigestMethod", NULL), "Algorithm", digest_methods[i]);
 	for (size_t i = 0; i < sizeof signing_methods / sizeof signing_methods[0]; i++) {
@@ -298,10 +303,16 @@ static xmlDocPtr build_doc(const struct idp_md_info *in, time_t now, const char 
 		attr(&b, sm, "MinKeySize", bits);
 	}
 
-	/* IDPSSODescriptor */
-	xmlNodePtr idp = el(&b, ed, b.md, "IDPSSODescriptor", NULL);
+	/* IDPSSODescriptor, or the SPSSODescriptor of the signing service */
+	bool sp = in->sp_acs_url != NULL;
+	xmlNodePtr idp = el(&b, ed, b.md, sp ? "SPSSODescriptor" : "IDPSSODescriptor", NULL);
+	if (sp) {
+		attr(&b, idp, "AuthnRequestsSigned", "true");
+		attr(&b, idp, "WantAssertionsSigned", "true");
+	}
 	attr(&b, idp, "protocolSupportEnumeration", PROTOCOL_SAML2);
-	attr(&b, idp, "WantAuthnRequestsSigned", in->want_authn_requests_signed ? "true" : "false");
+	if (!sp)
+		attr(&b, idp, "WantAuthnRequestsSigned", in->want_authn_requests_signed ? "true" : "false");
 	xmlNodePtr iext = el(&b, idp, b.md, "Extensions", NULL);
 	xmlNodePtr ui = el(&b, iext, b.mdui, "UIInfo", NULL);
 	lang_el(&b, ui, b.mdui, "DisplayName", "sv", in->display_name_sv);
@@ -319,9 +330,9 @@ static xmlDocPtr build_doc(const struct idp_md_info *in, time_t now, const char 
 		snprintf(wh, sizeof wh, "%d", in->logo_width);
 		attr(&b, logo, "width", wh);
 	}
-	for (size_t i = 0; i < in->n_scopes; i++)
+	for (size_t i = 0; !sp && i < in->n_scopes; i++)
 		attr(&b, el(&b, iext, b.shibmd, "Scope", in->scopes[i]), "regexp", "false");
-	if (in->n_principal_selection > 0) {
+	if (!sp && in->n_principal_selection > 0) {
 		xmlNodePtr rps = el(&b, iext, b.psc, "RequestedPrincipalSelection", NULL);
 		for (size_t i = 0; i < in->n_principal_selection; i++)
 			attr(&b, el(&b, rps, b.psc, "MatchValue", NULL), "Name", in->principal_selection[i]);
@@ -332,10 +343,18 @@ static xmlDocPtr build_doc(const struct idp_md_info *in, time_t now, const char 
 	if (in->encryption_cert != NULL)
 		key_descriptor(&b, idp, "encryption", in->encryption_cert, true);
 	el(&b, idp, b.md, "NameIDFormat", NAMEID_PERSISTENT);
-	el(&b, idp, b.md, "NameIDFormat", NAMEID_TRANSIENT);
-	sso_service(&b, idp, BINDING_REDIRECT, NULL, in->public_url, IDP_PATH_SSO_REDIRECT);
-	sso_service(&b, idp, BINDING_POST, NULL, in->public_url, IDP_PATH_SSO_POST);
-	if (in->mtls_public_url != NULL) {
+	if (sp) {
+		xmlNodePtr acs = el(&b, idp, b.md, "AssertionConsumerService", NULL);
+		attr(&b, acs, "Binding", BINDING_POST);
+		attr(&b, acs, "Location", in->sp_acs_url);
+		attr(&b, acs, "index", "0");
+		attr(&b, acs, "isDefault", "true");
+	} else {
+		el(&b, idp, b.md, "NameIDFormat", NAMEID_TRANSIENT);
+		sso_service(&b, idp, BINDING_REDIRECT, NULL, in->public_url, IDP_PATH_SSO_REDIRECT);
+		sso_service(&b, idp, BINDING_POST, NULL, in->public_url, IDP_PATH_SSO_POST);
+	}
+	if (!sp && in->mtls_public_url != NULL) {
 		sso_service(&b, idp, BINDING_HOK, BINDING_REDIRECT, in->mtls_public_url, IDP_PATH_HOK_SSO_REDIRECT);
 		sso_service(&b, idp, BINDING_HOK, BINDING_POST, in->mtls_public_url, IDP_PATH_HOK_SSO_POST);
 	}

@@ -61,6 +61,14 @@ struct idp_md_info {
 	size_t n_principal_selection;
 	const char *const *scopes;        /* shibmd:Scope values: 10-digit organisation numbers */
 	size_t n_scopes;
+	/* Added (the signing service's own metadata, signer/fedsign_metadata.c): when sp_acs_url is
+	 * set the document describes an SP instead: SPSSODescriptor (AuthnRequestsSigned and
+	 * WantAssertionsSigned true, one HTTP-POST AssertionConsumerService at sp_acs_url), the
+	 * entity categories sp_entity_categories, no assurance certification, no SSO endpoints,
+	 * scopes or principal selection. */
+	const char *sp_acs_url;
+	const char *const *sp_entity_categories;
+	size_t n_sp_entity_categories;
 };
 
 /* Builds the EntityDescriptor for in at time now and signs it with key (its certificate

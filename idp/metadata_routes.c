@@ -81,7 +81,8 @@ int idp_metadata_service_start(struct efos_ctx *ctx, efos_err *e)
 			return efos_wrap(e, "IdP metadata");
 		}
 	}
-	if (idp && idp_md_store_start(c, &g_store, e) != 0) {
+	/* The signing service's requesters are SPs of the same metadata (signer/fedsign_*.c). */
+	if ((idp || config_has_role(c, "signer")) && idp_md_store_start(c, &g_store, e) != 0) {
 		idp_md_publisher_stop(g_publisher);
 		g_publisher = NULL;
 		return efos_wrap(e, "SP metadata");

@@ -1,5 +1,5 @@
 /* The IdP metadata service of efosd: GET /metadata/idp.xml (roles idp and metadata) and the
- * SP metadata store (role idp) that the rest of idp/ looks SPs up in. */
+ * SP metadata store (roles idp and signer) that the rest of idp/ looks SPs up in. */
 #ifndef EFOS_IDP_METADATA_ROUTES_H
 #define EFOS_IDP_METADATA_ROUTES_H
 
@@ -15,13 +15,14 @@ extern const struct http_route idp_metadata_routes[];
 extern const size_t idp_metadata_n_routes;
 
 /* Starts the publisher (when idp.metadata_key is set; with node role idp or metadata) and the
- * SP metadata store (with role idp). Without idp.metadata_key and idp.metadata_cert it logs a
+ * SP metadata store (with role idp or signer: the signing service's requesters are SPs). Without idp.metadata_key and idp.metadata_cert it logs a
  * warning and /metadata/idp.xml answers 503. Call once, before the HTTP server starts. */
 int idp_metadata_service_start(struct efos_ctx *ctx, efos_err *e);
 /* Stops both; call after the HTTP server has stopped. */
 void idp_metadata_service_stop(void);
 
-/* The running SP metadata store (NULL when the idp role is off): idp_md_acquire() on it. */
+/* The running SP metadata store (NULL when neither role idp nor signer is on): idp_md_acquire()
+ * on it. */
 struct idp_md_store *idp_metadata_sp_store(void);
 /* The running publisher (NULL when not publishing). */
 struct idp_md_publisher *idp_metadata_publisher(void);

@@ -155,6 +155,14 @@ void idp_md_store_refresh(struct idp_md_store *st);
 const struct idp_md_snapshot *idp_md_acquire(struct idp_md_store *st);
 void idp_md_release(const struct idp_md_snapshot *s);
 
+/* Adds (or replaces, by source name) a metadata document that this node itself produced, e.g.
+ * the signing service's own SP metadata on a node that also runs the IdP. It is trusted like a
+ * local file (no signature required), comes after the configured sources (they win on a doubled
+ * entityID), is not refreshed, and is dropped at its validUntil unless added again. The index
+ * is republished at once. -1 when the document does not parse (e says why). */
+int idp_md_store_add_document(struct idp_md_store *st, const char *source, const char *xml, size_t len,
+			      efos_err *e);
+
 /* Number of refresh rounds completed (tests wait on it). */
 unsigned long idp_md_store_rounds(struct idp_md_store *st);
 

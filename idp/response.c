@@ -14,7 +14,6 @@
 #include "idp/sad.h"
 #include "idp/xmlenc.h"
 
-#define NS_DS "http://www.w3.org/2000/09/xmldsig#"
 #define SIG_RSA_SHA256 "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 #define SIG_ECDSA_SHA256 "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
 #define DIGEST_SHA256 "http://www.w3.org/2001/04/xmlenc#sha256"
@@ -180,62 +179,21 @@ static const char *choose_digest_alg(const struct idp_sp *sp)
 	return DIGEST_SHA256;
 }
 
-static xmlNodePtr child(xmlNodePtr parent, xmlNsPtr ns, const char *name, const char *alg)
-{
-	xmlNodePtr n = parent ? xmlNewChild(parent, ns, BAD_CAST name, NULL) : NULL;
-	if (n != NULL && alg != NULL && xmlNewProp(n, BAD_CAST "Algorithm", BAD_CAST alg) == NULL)
-		return NULL;
-	return n;
-}
-
 /* Inserts an enveloped ds:Signature right after `issuer` in `target` (Reference "#id",
  * exc-c14n with the given InclusiveNamespaces prefixes) and signs it through the HSM. */
 static int sign_enveloped(const struct idp_response_keys *k, xmlNodePtr target, xmlNodePtr issuer, const char *id,
 			  const char *sig_alg, const char *dig_alg, const char *prefixes, efos_err *e)
 {
-	xmlNodePtr sig = xmlNewDocNode(target->doc, NULL, BAD_CAST "Signature", NULL);
-	xmlNsPtr ds = sig ? xmlNewNs(sig, BAD_CAST NS_DS, BAD_CAST "ds") : NULL;
-	if (ds == NULL) {
-		xmlFreeNode(sig);
-		return efos_fail(e, EFOS_E_INTERNAL, "out of memory");
-	}
-	xmlSetNs(sig, ds);
-	if (xmlAddNextSibling(issuer, sig) == NULL) {
-		xmlFreeNode(sig);
-		return efos_fail(e, EFOS_E_INTERNAL, "out of memory");
-	}
 	char uri[IDP_ID_LEN + 2];
 	snprintf(uri, sizeof uri, "#%s", id);
-	xmlNodePtr si = child(sig, ds, "SignedInfo", NULL);
-	xmlNodePtr ok = child(si, ds, "CanonicalizationMethod", XML_ALG_EXC_C14N);
-	ok = ok ? child(si, ds, "SignatureMethod", sig_alg) : NULL;
-	xmlNodePtr ref = ok ? child(si, ds, "Reference", NULL) : NULL;
-	if (ref != NULL && xmlNewProp(ref, BAD_CAST "URI", BAD_CAST uri) == NULL)
-		ref = NULL;
-	xmlNodePtr tr = child(ref, ds, "Transforms", NULL);
-	ok = child(tr, ds, "Transform", XML_ALG_ENVELOPED);
-	xmlNodePtr c14n = ok ? child(tr, ds, "Transform", XML_ALG_EXC_C14N) : NULL;
-	if (c14n != NULL && prefixes != NULL) {
-		xmlNodePtr inc = xmlNewChild(c14n, NULL, BAD_CAST "InclusiveNamespaces", NULL);
-		xmlNsPtr ec = inc ? xmlNewNs(inc, BAD_CAST XML_NS_EXC_C14N, BAD_CAST "ec") : NULL;
-		if (ec == NULL || xmlNewProp(inc, BAD_CAST "PrefixList", BAD_CAST prefixes) == NULL)
-			c14n = NULL;
-		else
-			xmlSetNs(inc, ec);
-	}
-	ok = c14n ? child(ref, ds, "DigestMethod", dig_alg) : NULL;
-	ok = ok ? child(ref, ds, "DigestValue", NULL) : NULL;
-	ok = ok ? child(sig, ds, "SignatureValue", NULL) : NULL;
-	xmlNodePtr ki = ok ? child(sig, ds, "KeyInfo", NULL) : NULL;
-	xmlNodePtr xd = child(ki, ds, "X509Data", NULL);
-	if (xd == NULL || (k->sign_cert_b64 != NULL &&
-			   xmlNewTextChild(xd, ds, BAD_CAST "X509Certificate", BAD_CAST k->sign_cert_b64) == NULL))
-		return efos_fail(e, EFOS_E_INTERNAL, "out of memory");
-	if (k->sign_cert_b64 == NULL) {   /* no certificate configured: no KeyInfo at all */
-		xmlUnlinkNode(ki);
-		xmlFreeNode(ki);
-	}
-	if (hsm_xmldsig_sign(sig, k->sign_key, e) < 0)
+	struct hsm_xmldsig_enveloped t = {
+		.ref_uri = uri,
+		.sig_alg = sig_alg,
+		.digest_alg = dig_alg,
+		.inclusive_prefixes = prefixes,
+		.cert_b64 = k->sign_cert_b64,   /* no certificate configured: no KeyInfo at all */
+	};
+	if (hsm_xmldsig_sign_enveloped(target, issuer, &t, k->sign_key, e) < 0)
 		return efos_wrap(e, "signing <%s>", target->name);
 	return 0;
 }

@@ -1,0 +1,238 @@
+#!/usr/bin/env bash
+# Federated signing (issue 5 item 1; spec §7.1): efosd with roles ca idp signer (and admin,
+# metadata) on one node; a requester SP registered in idp.sp_metadata_files with its own key (made
+# here) and a return URL nobody serves: the test plays the browser and the requester, scraping the
+# auto-POST forms. The requester's SignRequests are made by tests/peers/tools/sign-client.py.
+#
+#   1. GET /metadata/sigservice.xml: signed (xmlsec1 with signer.signing_cert), schema-valid,
+#      sigservice entity category, AuthnRequestsSigned, the ACS
+#   2. an accepted SignRequest -> the signed AuthnRequest page to our IdP; the card login and the
+#      sign message accepted -> a Success SignResponse signed by the sigservice (xmlsec1); the
+#      XAdES assembled by the client verifies with xmlsec1; the signer certificate carries the
+#      person's serialNumber, the 1.2.752.201.5.1 extension with loa4, chains to the sign CA;
+#      no efos-sig-* key is left in the HSM
+#   3. refusals: unsigned, wrongly signed, unknown requester (error page, nothing posted);
+#      expired (req-expired), replayed RequestID (RequesterError), cancel on the sign-message
+#      page (user-cancel), csig:Signer naming another person (user-mismatch)
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib-creds.sh"
+. "$EFOS_TOP/tests/peers/lib-peers.sh"
+t_init t_sign_fed
+
+for tool in xmlsec1 xmllint python3 openssl; do
+	command -v $tool >/dev/null || { echo "ok - SKIP: $tool is not installed"; t_done; }
+done
+# the client needs Debian's python3-lxml, -asn1crypto, -cryptography (scripts/install-deps.sh)
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+$PY -c 'import lxml, asn1crypto, cryptography' 2>/dev/null || { echo "ok - SKIP: python3-lxml/asn1crypto/cryptography missing"; t_done; }
+CLIENT=$EFOS_TOP/tests/peers/tools/sign-client.py
+PNR_OID=urn:oid:1.2.752.29.4.13
+
+# ---- the requester (an agency web app) ------------------------------------------------------------
+RQ=$T/requester
+mkdir -p "$RQ"
+RQ_PORT=$(free_port)
+RQ_ID=https://127.0.0.1:$RQ_PORT/app
+RETURN_URL=https://127.0.0.1:$RQ_PORT/app/sign-return
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$RQ/rq.key" -out "$RQ/rq.crt" -days 30 \
+	-subj "/O=EFOS test/CN=Test requester" >/dev/null 2>&1 || { fail "requester key"; t_done; }
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$RQ/other.key" -out "$RQ/other.crt" -days 30 \
+	-subj "/O=EFOS test/CN=Somebody else" >/dev/null 2>&1 || { fail "other key"; t_done; }
+RQ_B64=$(sed -e '/-----/d' "$RQ/rq.crt" | tr -d '\n')
+cat >"$RQ/md.xml" <<XML
+<?xml version="1.0" encoding="UTF-8"?>
+<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="$RQ_ID">
+  <md:SPSSODescriptor AuthnRequestsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>$RQ_B64</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+    <md:KeyDescriptor use="encryption"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>$RQ_B64</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+    <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="$RETURN_URL" index="0"/>
+  </md:SPSSODescriptor>
+</md:EntityDescriptor>
+XML
+
+# ---- efosd: CA, IdP, signing service, card --------------------------------------------------------------
+( umask 077; head -c 48 /dev/urandom | base64 >"$T/nameid.secret" )
+CLIENT_CA=$T/client-ca.pem
+creds_conf "$T/efos.conf" "node.roles=ca idp admin metadata signer" "tls.client_ca=$CLIENT_CA" \
+	"idp.sp_metadata_files=$RQ/md.xml" "idp.nameid_secret_file=$T/nameid.secret" \
+	"idp.organization_name=EFOS testoperatör" || { fail "config"; t_done; }
+cp "$T_TLS/client-ca.crt" "$CLIENT_CA"
+creds_ca_init || { fail "efosctl ca init"; t_done; }
+cat "$CREDS_ROOT_PEM" "$CREDS_CARD_PEM" "$T_TLS/client-ca.crt" >"$CLIENT_CA"
+mkkey() {   # mkkey NAME CN: an HSM key with a saml-signing certificate; prints its URI
+	local uri
+	uri=$("$EFOSCTL" -c "$T_CONF" hsm keygen --label "$1-$$" --type rsa:2048 2>>"$T/keygen.err") || return 1
+	t_on_exit "creds_hsm_delete_uri '$uri'"
+	"$EFOSCTL" -c "$T_CONF" ca issue --profile saml-signing --key-uri "$uri" --cn "$2" --o "EFOS test" --c SE \
+		--out "$T/$1.pem" >>"$T/issue.log" 2>&1 || return 1
+	printf '%s' "$uri"
+}
+IDP_KEY=$(mkkey idp-sign "EFOS Test IdP") && SIG_KEY=$(mkkey sig-sign "EFOS Test signing service") &&
+	ENC_KEY=$(mkkey sig-enc "EFOS Test signing service encryption") ||
+	{ fail "keys and certificates" "$(cat "$T/keygen.err" "$T/issue.log" | tail -5)"; t_done; }
+cat >>"$T_CONF" <<CONF
+idp.metadata_key = $IDP_KEY
+idp.metadata_cert = $T/idp-sign.pem
+signer.signing_key = $SIG_KEY
+signer.signing_cert = $T/sig-sign.pem
+signer.encryption_key = $ENC_KEY
+signer.encryption_cert = $T/sig-enc.pem
+CONF
+creds_bootstrap_officer "Olle Officer" >"$T/officer.log" 2>&1 || { fail "officer" "$(tail -5 "$T/officer.log")"; t_done; }
+efosd_start "$T_CONF" || { fail "efosd starts"; dump_log; t_done; }
+CARD=card$$
+creds_officer_env && creds_demo_registry >>"$T/officer.log" 2>&1 && creds_card_token "$CARD" &&
+	creds_enroll_card "$CARD" "$CREDS_DEMO_PNR" "$CREDS_DEMO_ORGNR" --key-type ec:p256 ||
+	{ fail "card enrollment" "$(tail -5 "$T/officer.log")"; t_done; }
+ok "efosd with roles ca idp signer; card enrolled ($CREDS_DEMO_PNR)"
+P11CONF=$T/openssl-pkcs11.cnf
+cat >"$P11CONF" <<CNF
+openssl_conf = openssl_init
+[openssl_init]
+engines = engine_section
+[engine_section]
+pkcs11 = pkcs11_section
+[pkcs11_section]
+engine_id = pkcs11
+dynamic_path = /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so
+MODULE_PATH = $EFOS_TEST_HSM_MODULE
+init = 0
+CNF
+B_OPENSSL_CONF=$P11CONF
+B_CARD=(--engine pkcs11 --key-type ENG --key "$(creds_card_key_uri "$CARD" auth)" --cert "$CREDS_CARD_AUTH_PEM")
+
+# ---- 1. the sigservice metadata -------------------------------------------------------------------------
+MD=$T/sigservice.xml
+curl -sf --cacert "$T_TLS/ca.crt" "$T_URL/metadata/sigservice.xml" -o "$MD" || { fail "GET /metadata/sigservice.xml"; dump_log; t_done; }
+SIG_ID=$(python3 -c 'import sys,xml.etree.ElementTree as E; print(E.parse(sys.argv[1]).getroot().get("entityID"))' "$MD")
+expect_eq "entityID = http.public_url/sign" "$SIG_ID" "$T_URL/sign"
+if out=$(xmlsec1 --verify --pubkey-cert-pem "$T/sig-sign.pem" --id-attr:ID urn:oasis:names:tc:SAML:2.0:metadata:EntityDescriptor "$MD" 2>&1)
+then ok "the metadata signature verifies with signer.signing_cert (xmlsec1)"; else fail "metadata signature" "$(printf '%s' "$out" | tail -3)"; fi
+if out=$(xmllint --nonet --noout --schema "$EFOS_TOP/tests/schemas/saml-metadata-efos.xsd" "$MD" 2>&1)
+then ok "schema-valid (OASIS SAML metadata + extensions)"; else fail "schema-valid" "$(printf '%s\n' "$out" | grep -v 'Skipping import' | tail -5)"; fi
+md=$(cat "$MD")
+expect_match "entity category sigservice" "$md" "http://id.elegnamnden.se/st/1.0/sigservice"
+expect_match "AuthnRequestsSigned and WantAssertionsSigned" "$md" 'AuthnRequestsSigned="true" WantAssertionsSigned="true"'
+expect_match "the HTTP-POST ACS /sign/acs" "$md" "Location=\"$T_URL/sign/acs\""
+expect_match "an encryption KeyDescriptor" "$md" 'KeyDescriptor use="encryption"'
+expect_match "... EncryptionMethod aes256-gcm" "$md" 'xmlenc11#aes256-gcm'
+if printf '%s' "$md" | grep -q 'sprop/1.0/scal2'; then fail "no scal2 with signer.sad = when-required"; else ok "no scal2 (not every request carries a SADRequest)"; fi
+curl -sf --cacert "$T_TLS/ca.crt" "$T_URL/metadata/idp.xml" -o "$T/idp.xml" || fail "GET /metadata/idp.xml"
+IDP_ID=$(python3 -c 'import sys,xml.etree.ElementTree as E; print(E.parse(sys.argv[1]).getroot().get("entityID"))' "$T/idp.xml")
+
+# ---- helpers: the requester ------------------------------------------------------------------------------
+prepare() {   # prepare NAME [sign-client prepare options...]: DIR=$T/NAME
+	local n=$1; shift
+	mkdir -p "$T/$n"
+	printf '<doc><title>Avtal</title><p>EFOS test</p></doc>\n' >"$T/$n/doc.xml"
+	$PY "$CLIENT" prepare --type xml --doc "$T/$n/doc.xml" --state "$T/$n" --key "$RQ/rq.key" --cert "$RQ/rq.crt" \
+		--requester "$RQ_ID" --service "$SIG_ID" --idp "$IDP_ID" --return-url "$RETURN_URL" "$@" >"$T/$n/id" 2>"$T/$n/prep.err"
+}
+post_request() {   # post_request NAME: POST /sign/request as the browser
+	b_jar "$1"
+	b_post "$T_URL/sign/request" --data-urlencode "Binding=POST/XML/1.0" --data-urlencode "RelayState=rs-$1" \
+		--data-urlencode "EidSignRequest=$(cat "$T/$1/request.b64")"
+}
+result_of_page() {   # the "MAJOR MINOR MESSAGE" of the SignResponse on the current page
+	b_form_field EidSignResponse >"$T/resp.b64"
+	$PY "$CLIENT" result --response "$T/resp.b64"
+}
+submit_form() {   # posts the current page's auto-POST form (SAMLRequest/SAMLResponse + RelayState)
+	local action field v rs
+	action=$(b_form_action)
+	for field in SAMLRequest SAMLResponse; do v=$(b_form_field $field); [ -n "$v" ] && break; done
+	rs=$(b_form_field RelayState)
+	b_post "$action" --data-urlencode "$field=$v" --data-urlencode "RelayState=$rs"
+}
+flow_post() {   # flow_post PATH action
+	local origin tx csrf
+	origin=$(b_origin "$B_URL"); tx=$(b_form_field tx); csrf=$(b_form_field csrf)
+	b_post "$origin$1" --data-urlencode "tx=$tx" --data-urlencode "csrf=$csrf" --data-urlencode lang=en \
+		--data-urlencode "action=$2"
+}
+# From the AuthnRequest page through the card login to the sign-message page's decision
+to_idp_and_decide() {   # to_idp_and_decide accept|cancel
+	submit_form
+	b_follow
+	[ "$(b_form_action)" = /idp/login/sign ] || return 1
+	flow_post /idp/login/sign "$1"
+	[ "$(b_form_action)" = /idp/login/consent ] && flow_post /idp/login/consent continue
+	return 0
+}
+
+# ---- 2. a signing ------------------------------------------------------------------------------------------
+MSG="Jag skriver under avtalet."
+prepare ok --signer "$PNR_OID=$CREDS_DEMO_PNR" --sign-message "$MSG" --must-show || fail "prepare" "$(cat "$T/ok/prep.err")"
+post_request ok
+if [ "$B_CODE" = 200 ] && [ "$(b_form_action)" = "$T_URL/idp/sso/post" ] && [ -n "$(b_form_field SAMLRequest)" ]; then
+	ok "an accepted SignRequest: the auto-POST AuthnRequest page to our IdP"
+else fail "the AuthnRequest page" "$B_CODE $(b_form_action)" "$(b_text | head -c 400)"; dump_log; fi
+b_form_field SAMLRequest | base64 -d >"$T/authnreq.xml" 2>/dev/null
+if out=$(xmlsec1 --verify --pubkey-cert-pem "$T/sig-sign.pem" --id-attr:ID urn:oasis:names:tc:SAML:2.0:protocol:AuthnRequest "$T/authnreq.xml" 2>&1)
+then ok "the AuthnRequest is signed with signer.signing_key"; else fail "AuthnRequest signature" "$(printf '%s' "$out" | tail -3)"; fi
+expect_match "... ForceAuthn, the SignMessage, RequesterID" "$(cat "$T/authnreq.xml")" 'ForceAuthn="true".*SignMessage.*RequesterID'
+if to_idp_and_decide accept; then ok "the card login and the sign-message page (accepted)"
+else fail "card login / sign-message page" "hops: ${B_HOPS[*]}" "$B_CODE $(b_text | head -c 400)"; fi
+expect_eq "the IdP's answer goes to /sign/acs" "$(b_form_action)" "$T_URL/sign/acs"
+submit_form
+expect_eq "the SignResponse page posts to the return URL" "$(b_form_action)" "$RETURN_URL"
+expect_eq "... with the requester's RelayState" "$(b_form_field RelayState)" "rs-ok"
+res=$(result_of_page)
+expect_match "Success" "$res" "resultmajor:Success"
+base64 -d "$T/resp.b64" >"$T/resp.xml" 2>/dev/null
+if out=$(xmlsec1 --verify --pubkey-cert-pem "$T/sig-sign.pem" "$T/resp.xml" 2>&1)
+then ok "the SignResponse signature verifies with the sigservice certificate"; else fail "SignResponse signature" "$(printf '%s' "$out" | tail -3)"; fi
+if $PY "$CLIENT" assemble --state "$T/ok" --response "$T/resp.b64" --out "$T/signed.xml" --chain-out "$T/chain.pem" >"$T/asm.log" 2>&1; then
+	ok "the client assembles the XAdES document"
+	if out=$(xmlsec1 --verify --enabled-key-data x509 --trusted-pem "$CREDS_ROOT_PEM" --untrusted-pem "$T/chain.pem" \
+		--id-attr:Id http://uri.etsi.org/01903/v1.3.2#:SignedProperties "$T/signed.xml" 2>&1) ||
+	   out=$(xmlsec1 --verify --pubkey-cert-pem <(openssl x509 -in "$T/chain.pem") \
+		--id-attr:Id http://uri.etsi.org/01903/v1.3.2#:SignedProperties "$T/signed.xml" 2>&1)
+	then ok "the assembled XAdES verifies (xmlsec1 --verify)"; else fail "XAdES verifies" "$(printf '%s' "$out" | tail -3)"; fi
+	openssl x509 -in "$T/chain.pem" -noout -text >"$T/signer.txt" 2>&1
+	expect_match "signer certificate: the person's serialNumber" "$(cat "$T/signer.txt")" "serialNumber *= *$CREDS_DEMO_PNR"
+	expect_match "... the authentication-context extension 1.2.752.201.5.1" "$(cat "$T/signer.txt")" "1\.2\.752\.201\.5\.1"
+	openssl x509 -in "$T/chain.pem" -outform DER | grep -aq "loa/1.0/loa4" && ok "... with the loa4 context" || fail "... loa4 context"
+	if openssl verify -CAfile "$CREDS_ROOT_PEM" -untrusted "$T/chain.pem" "$T/chain.pem" >/dev/null 2>&1
+	then ok "... chains to the sign CA and the root"; else fail "... chains to the root" "$(openssl verify -CAfile "$CREDS_ROOT_PEM" -untrusted "$T/chain.pem" "$T/chain.pem" 2>&1 | tail -2)"; fi
+else fail "the client assembles the XAdES document" "$(tail -5 "$T/asm.log")"; fi
+if command -v pkcs11-tool >/dev/null; then
+	objs=$(EFOS_P11_PIN=$EFOS_TEST_HSM_PIN pkcs11-tool --module "$EFOS_TEST_HSM_MODULE" --token-label efos-hsm \
+		--login --pin env:EFOS_P11_PIN -O 2>/dev/null)
+	if ! printf '%s' "$objs" | grep -q 'label: *probe'; then fail "listing the HSM's objects (pkcs11-tool)"
+	elif printf '%s' "$objs" | grep -q 'label: *efos-sig-'; then fail "a per-request key is left in the HSM" "$(printf '%s' "$objs" | grep 'efos-sig-')"
+	else ok "no efos-sig-* key left in the HSM (pkcs11-tool -O)"; fi
+fi
+
+# ---- 3. refusals ------------------------------------------------------------------------------------------
+prepare unsigned --unsigned && post_request unsigned
+expect_eq "unsigned request: an error page (400), nothing posted" "$B_CODE $(b_form_field EidSignResponse)" "400 "
+prepare wrongkey --sign-key "$RQ/other.key" && post_request wrongkey
+expect_eq "wrongly signed request: an error page (400)" "$B_CODE $(b_form_field EidSignResponse)" "400 "
+mkdir -p "$T/unknown"
+printf '<doc/>\n' >"$T/unknown/doc.xml"
+$PY "$CLIENT" prepare --type xml --doc "$T/unknown/doc.xml" --state "$T/unknown" --key "$RQ/other.key" --cert "$RQ/other.crt" \
+	--requester "https://unknown.example/app" --service "$SIG_ID" --idp "$IDP_ID" --return-url "$RETURN_URL" >/dev/null 2>&1 &&
+	post_request unknown
+expect_eq "unknown requester: an error page (400)" "$B_CODE $(b_form_field EidSignResponse)" "400 "
+prepare expired --age 900 && post_request expired
+expect_match "expired request: req-expired posted back" "$(result_of_page)" "RequesterError.*req-expired"
+prepare replay --request-id "$(cat "$T/ok/id")"
+post_request replay
+expect_match "replayed RequestID: RequesterError" "$(result_of_page)" "RequesterError"
+prepare cancel --signer "$PNR_OID=$CREDS_DEMO_PNR" --sign-message "$MSG" --must-show && post_request cancel
+if to_idp_and_decide cancel; then submit_form; expect_match "cancel on the sign-message page: user-cancel" "$(result_of_page)" "user-cancel"
+else fail "cancel: the sign-message page" "$B_CODE $(b_text | head -c 300)"; fi
+prepare other --signer "$PNR_OID=197001011234" --sign-message "$MSG" && post_request other
+submit_form; b_follow
+if [ -n "$(b_form_field SAMLResponse)" ]; then
+	submit_form
+	expect_match "csig:Signer names another person: user-mismatch" "$(result_of_page)" "user-mismatch"
+else
+	[ "$(b_form_action)" = /idp/login/sign ] && flow_post /idp/login/sign accept
+	[ -n "$(b_form_field SAMLResponse)" ] && submit_form
+	expect_match "csig:Signer names another person: user-mismatch" "$(result_of_page)" "user-mismatch"
+fi
+# the second ACS post of the same transaction
+t_done
