@@ -69,7 +69,16 @@ static void add_result(struct builder *b, xmlNodePtr root, const struct dss_resu
 	if (res->minor != NULL)
 		add(b, r, b->dss, "ResultMinor", res->minor);
 	if (res->message[0] != '\0') {
-		xmlNodePtr m = add(b, r, b->dss, "ResultMessage", res->message);
+		/* a message cut at its buffer's end may end inside a UTF-8 sequence: drop the tail */
+		char msg[sizeof res->message];
+		size_t len = strnlen(res->message, sizeof msg - 1);
+		memcpy(msg, res->message, len);
+		msg[len] = '\0';
+		for (int cut = 0; cut < 4 && len > 0 && !dss_utf8_ok((const unsigned char *)msg, len); cut++)
+			msg[--len] = '\0';
+		if (!dss_utf8_ok((const unsigned char *)msg, len))
+			snprintf(msg, sizeof msg, "(message withheld: not UTF-8 text)");
+		xmlNodePtr m = add(b, r, b->dss, "ResultMessage", msg);
 		if (m != NULL && !b->oom) {
 			xmlNsPtr xml = xmlSearchNs(b->doc, m, BAD_CAST "xml");
 			if (xml == NULL || xmlNewNsProp(m, xml, BAD_CAST "lang", BAD_CAST "en") == NULL)

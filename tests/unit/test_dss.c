@@ -721,6 +721,14 @@ static void test_response_error(void **state)
 	assert_null(strstr(xml, "SignatureObject"));
 	assert_null(strstr(xml, "SignTasks"));
 	free(xml);
+	/* a message cut inside a UTF-8 sequence loses the broken tail, not the response */
+	memset(res.message, 'x', 254);
+	res.message[254] = (char)0xc3;
+	res.message[255] = '\0';
+	assert_int_equal(dss_response_build_xml(&k, &p, &xml, &len, &e), 0);
+	assert_non_null(strstr(xml, "xxxx</dss:ResultMessage>"));
+	xmlFreeDoc(verify_inproc(xml, len, KSVC));
+	free(xml);
 }
 
 static void test_post_form(void **state)
