@@ -25,6 +25,9 @@
 #define NS_XSI "http://www.w3.org/2001/XMLSchema-instance"
 #define NS_XS "http://www.w3.org/2001/XMLSchema"
 #define ATTRNAME_URI "urn:oasis:names:tc:SAML:2.0:attrname-format:uri"
+#define SIG_RSA_SHA256 "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+#define SIG_ECDSA_SHA256 "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
+#define DIGEST_SHA256 "http://www.w3.org/2001/04/xmlenc#sha256"
 
 struct builder {
 	xmlDocPtr doc;
@@ -244,8 +247,14 @@ int dss_response_build_xml(const struct dss_response_key *k, const struct dss_re
 		efos_fail(e, EFOS_E_INTERNAL, "out of memory building the SignResponse");
 		goto out;
 	}
-	struct hsm_xmldsig_enveloped tmpl = { .ref_uri = "", .cert_b64 = k->cert_b64 };
-	if (hsm_xmldsig_sign_enveloped(oo, NULL, &tmpl, k->key, e) < 0) {
+	/* last child of OptionalOutputs, Reference URI="" over the whole response */
+	struct hsm_xmldsig_enveloped tmpl = {
+		.target = oo,
+		.sig_alg = hsm_key_kind(k->key) == HSM_KEY_EC ? SIG_ECDSA_SHA256 : SIG_RSA_SHA256,
+		.digest_alg = DIGEST_SHA256,
+		.cert_b64 = k->cert_b64,
+	};
+	if (hsm_xmldsig_sign_enveloped(&tmpl, k->key, e) < 0) {
 		efos_wrap(e, "signing the SignResponse");
 		goto out;
 	}
