@@ -19,24 +19,28 @@ EVP_PKEY *hsm_evp_pkey(struct hsm_key *k, efos_err *e);
  * certificate's base64 there once; do not have xmlsec attach it per signature). */
 int hsm_xmldsig_sign(xmlNodePtr sig_node, struct hsm_key *k, efos_err *e);
 
-/* What hsm_xmldsig_sign_enveloped() puts in the signature it builds. */
+/* An enveloped signature the SAML way, built and signed in one call (the IdP's Responses and
+ * Assertions, the signing service's AuthnRequests): a ds:Signature inserted right after `after`
+ * (the Issuer) in `target`, SignedInfo = exc-c14n, sig_alg, one Reference "#id" with the
+ * enveloped-signature and exc-c14n transforms (InclusiveNamespaces PrefixList when
+ * inclusive_prefixes is non-NULL) and digest_alg; KeyInfo/X509Data/X509Certificate = cert_b64,
+ * or no KeyInfo when cert_b64 is NULL. Signed through hsm_xmldsig_sign with k.
+ * The DSS way (SignRequest, SignResponse): id NULL gives Reference URI="" (the whole document)
+ * and after NULL puts the signature as the last child of target (dss:OptionalOutputs). */
 struct hsm_xmldsig_enveloped {
-	const char *ref_uri;            /* "#id" (SAML) or "" (the whole document: DSS) */
-	const char *sig_alg;            /* SignatureMethod; NULL: rsa-sha256 or ecdsa-sha256 by key */
-	const char *digest_alg;         /* DigestMethod; NULL: sha256 */
-	const char *inclusive_prefixes; /* exc-c14n InclusiveNamespaces PrefixList of the transform, or NULL */
-	const char *cert_b64;           /* KeyInfo/X509Data/X509Certificate, or NULL for no KeyInfo */
+	xmlNodePtr target;
+	xmlNodePtr after;
+	const char *id;
+	const char *sig_alg;
+	const char *digest_alg;
+	const char *inclusive_prefixes;
+	const char *cert_b64;
 };
-
-/* Builds an enveloped ds:Signature (exc-c14n; transforms enveloped-signature then exc-c14n; one
- * Reference) in parent, as the next sibling of `after` (a child of parent), or as parent's last
- * child when after is NULL, and signs it with k through hsm_xmldsig_sign(). */
-int hsm_xmldsig_sign_enveloped(xmlNodePtr parent, xmlNodePtr after, const struct hsm_xmldsig_enveloped *t,
-			       struct hsm_key *k, efos_err *e);
-/* The same, for signatures that also cover data outside the document (XAdES detached, a
- * hash-only request): a Reference whose URI is neither "" nor "#id" is taken as the caller
- * prepared it (DigestMethod and DigestValue over the raw octets, which the caller computed;
- * no Transforms); every other Reference is digested as above. */
+int hsm_xmldsig_sign_enveloped(const struct hsm_xmldsig_enveloped *p, struct hsm_key *k, efos_err *e);
+/* The same as hsm_xmldsig_sign, for signatures that also cover data outside the document (XAdES
+ * detached, a hash-only request): a Reference whose URI is neither "" nor "#id" is taken as the
+ * caller prepared it (DigestMethod and DigestValue over the raw octets, which the caller
+ * computed; no Transforms); every other Reference is digested as usual. */
 int hsm_xmldsig_sign_detached(xmlNodePtr sig_node, struct hsm_key *k, efos_err *e);
 
 #endif

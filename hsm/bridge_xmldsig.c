@@ -320,69 +320,6 @@ out:
 	xmlFree(c14n_alg);
 	return ret;
 }
-
-/* ---- building the enveloped signature ---------------------------------------------------- */
-
-static xmlNodePtr dsig_child(xmlNodePtr parent, xmlNsPtr ds, const char *name, const char *alg)
-{
-	xmlNodePtr n = parent ? xmlNewChild(parent, ds, BAD_CAST name, NULL) : NULL;
-	if (n != NULL && alg != NULL && xmlNewProp(n, BAD_CAST "Algorithm", BAD_CAST alg) == NULL)
-		return NULL;
-	return n;
-}
-
-int hsm_xmldsig_sign_enveloped(xmlNodePtr parent, xmlNodePtr after, const struct hsm_xmldsig_enveloped *t,
-			       struct hsm_key *k, efos_err *e)
-{
-	if (parent == NULL || parent->doc == NULL || t == NULL || t->ref_uri == NULL || k == NULL ||
-	    (after != NULL && after->parent != parent))
-		return efos_fail(e, EFOS_E_INVALID, "XML-DSig: nowhere to put the signature");
-	bool ec = hsm_key_kind(k) == HSM_KEY_EC;
-	const char *sig_alg = t->sig_alg ? t->sig_alg
-			     : ec ? "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
-				  : "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
-	const char *dig_alg = t->digest_alg ? t->digest_alg : "http://www.w3.org/2001/04/xmlenc#sha256";
-
-	xmlNodePtr sig = xmlNewDocNode(parent->doc, NULL, BAD_CAST "Signature", NULL);
-	xmlNsPtr ds = sig ? xmlNewNs(sig, BAD_CAST XML_NS_DSIG, BAD_CAST "ds") : NULL;
-	if (ds == NULL) {
-		xmlFreeNode(sig);
-		return efos_fail(e, EFOS_E_INTERNAL, "out of memory");
-	}
-	xmlSetNs(sig, ds);
-	if ((after != NULL ? xmlAddNextSibling(after, sig) : xmlAddChild(parent, sig)) == NULL) {
-		xmlFreeNode(sig);
-		return efos_fail(e, EFOS_E_INTERNAL, "out of memory");
-	}
-	xmlNodePtr si = dsig_child(sig, ds, "SignedInfo", NULL);
-	xmlNodePtr ok = dsig_child(si, ds, "CanonicalizationMethod", XML_ALG_EXC_C14N);
-	ok = ok ? dsig_child(si, ds, "SignatureMethod", sig_alg) : NULL;
-	xmlNodePtr ref = ok ? dsig_child(si, ds, "Reference", NULL) : NULL;
-	if (ref != NULL && xmlNewProp(ref, BAD_CAST "URI", BAD_CAST t->ref_uri) == NULL)
-		ref = NULL;
-	xmlNodePtr tr = dsig_child(ref, ds, "Transforms", NULL);
-	ok = dsig_child(tr, ds, "Transform", XML_ALG_ENVELOPED);
-	xmlNodePtr c14n = ok ? dsig_child(tr, ds, "Transform", XML_ALG_EXC_C14N) : NULL;
-	if (c14n != NULL && t->inclusive_prefixes != NULL) {
-		xmlNodePtr inc = xmlNewChild(c14n, NULL, BAD_CAST "InclusiveNamespaces", NULL);
-		xmlNsPtr ecns = inc ? xmlNewNs(inc, BAD_CAST XML_NS_EXC_C14N, BAD_CAST "ec") : NULL;
-		if (ecns == NULL || xmlNewProp(inc, BAD_CAST "PrefixList", BAD_CAST t->inclusive_prefixes) == NULL)
-			c14n = NULL;
-		else
-			xmlSetNs(inc, ecns);
-	}
-	ok = c14n ? dsig_child(ref, ds, "DigestMethod", dig_alg) : NULL;
-	ok = ok ? dsig_child(ref, ds, "DigestValue", NULL) : NULL;
-	ok = ok ? dsig_child(sig, ds, "SignatureValue", NULL) : NULL;
-	if (ok != NULL && t->cert_b64 != NULL) {
-		xmlNodePtr xd = dsig_child(dsig_child(sig, ds, "KeyInfo", NULL), ds, "X509Data", NULL);
-		ok = xd ? xmlNewTextChild(xd, ds, BAD_CAST "X509Certificate", BAD_CAST t->cert_b64) : NULL;
-	}
-	if (ok == NULL)
-		return efos_fail(e, EFOS_E_INTERNAL, "out of memory");
-	return hsm_xmldsig_sign(sig, k, e);
-}
-
 int hsm_xmldsig_sign(xmlNodePtr sig_node, struct hsm_key *k, efos_err *e)
 {
 	return sign_impl(sig_node, k, false, e);

@@ -184,18 +184,16 @@ static const char *choose_digest_alg(const struct idp_sp *sp)
 static int sign_enveloped(const struct idp_response_keys *k, xmlNodePtr target, xmlNodePtr issuer, const char *id,
 			  const char *sig_alg, const char *dig_alg, const char *prefixes, efos_err *e)
 {
-	char uri[IDP_ID_LEN + 2];
-	snprintf(uri, sizeof uri, "#%s", id);
-	struct hsm_xmldsig_enveloped t = {
-		.ref_uri = uri,
+	const struct hsm_xmldsig_enveloped p = {
+		.target = target,
+		.after = issuer,
+		.id = id,
 		.sig_alg = sig_alg,
 		.digest_alg = dig_alg,
 		.inclusive_prefixes = prefixes,
-		.cert_b64 = k->sign_cert_b64,   /* no certificate configured: no KeyInfo at all */
+		.cert_b64 = k->sign_cert_b64,
 	};
-	if (hsm_xmldsig_sign_enveloped(target, issuer, &t, k->sign_key, e) < 0)
-		return efos_wrap(e, "signing <%s>", target->name);
-	return 0;
+	return hsm_xmldsig_sign_enveloped(&p, k->sign_key, e);
 }
 
 /* ---- the Response -------------------------------------------------------------------------- */

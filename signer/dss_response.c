@@ -25,6 +25,9 @@
 #define NS_XSI "http://www.w3.org/2001/XMLSchema-instance"
 #define NS_XS "http://www.w3.org/2001/XMLSchema"
 #define ATTRNAME_URI "urn:oasis:names:tc:SAML:2.0:attrname-format:uri"
+#define SIG_RSA_SHA256 "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
+#define SIG_ECDSA_SHA256 "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256"
+#define DIGEST_SHA256 "http://www.w3.org/2001/04/xmlenc#sha256"
 
 struct builder {
 	xmlDocPtr doc;
@@ -69,7 +72,16 @@ static void add_result(struct builder *b, xmlNodePtr root, const struct dss_resu
 	if (res->minor != NULL)
 		add(b, r, b->dss, "ResultMinor", res->minor);
 	if (res->message[0] != '\0') {
-		xmlNodePtr m = add(b, r, b->dss, "ResultMessage", res->message);
+		/* a message cut at its buffer's end may end inside a UTF-8 sequence: drop the tail */
+		char msg[sizeof res->message];
+		size_t len = strnlen(res->message, sizeof msg - 1);
+		memcpy(msg, res->message, len);
+		msg[len] = '\0';
+		for (int cut = 0; cut < 4 && len > 0 && !dss_utf8_ok((const unsigned char *)msg, len); cut++)
+			msg[--len] = '\0';
+		if (!dss_utf8_ok((const unsigned char *)msg, len))
+			snprintf(msg, sizeof msg, "(message withheld: not UTF-8 text)");
+		xmlNodePtr m = add(b, r, b->dss, "ResultMessage", msg);
 		if (m != NULL && !b->oom) {
 			xmlNsPtr xml = xmlSearchNs(b->doc, m, BAD_CAST "xml");
 			if (xml == NULL || xmlNewNsProp(m, xml, BAD_CAST "lang", BAD_CAST "en") == NULL)
@@ -235,8 +247,14 @@ int dss_response_build_xml(const struct dss_response_key *k, const struct dss_re
 		efos_fail(e, EFOS_E_INTERNAL, "out of memory building the SignResponse");
 		goto out;
 	}
-	struct hsm_xmldsig_enveloped tmpl = { .ref_uri = "", .cert_b64 = k->cert_b64 };
-	if (hsm_xmldsig_sign_enveloped(oo, NULL, &tmpl, k->key, e) < 0) {
+	/* last child of OptionalOutputs, Reference URI="" over the whole response */
+	struct hsm_xmldsig_enveloped tmpl = {
+		.target = oo,
+		.sig_alg = hsm_key_kind(k->key) == HSM_KEY_EC ? SIG_ECDSA_SHA256 : SIG_RSA_SHA256,
+		.digest_alg = DIGEST_SHA256,
+		.cert_b64 = k->cert_b64,
+	};
+	if (hsm_xmldsig_sign_enveloped(&tmpl, k->key, e) < 0) {
 		efos_wrap(e, "signing the SignResponse");
 		goto out;
 	}

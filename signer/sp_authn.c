@@ -221,16 +221,15 @@ int sp_authn_build(struct hsm_key *sign_key, const char *sign_cert_b64, const st
 			goto oom;
 	}
 
-	/* (merge of fedreq and fedsp: fedreq's hsm_xmldsig_sign_enveloped signature) */
-	char ref_uri[SP_AUTHN_ID_LEN + 2];
-	snprintf(ref_uri, sizeof ref_uri, "#%s", out->id);
 	const struct hsm_xmldsig_enveloped sp = {
-		.ref_uri = ref_uri,
+		.target = root,
+		.after = issuer,
+		.id = out->id,
 		.sig_alg = hsm_key_kind(sign_key) == HSM_KEY_EC ? SIG_ECDSA_SHA256 : SIG_RSA_SHA256,
 		.digest_alg = DIGEST_SHA256,
 		.cert_b64 = sign_cert_b64,
 	};
-	if (hsm_xmldsig_sign_enveloped(root, issuer, &sp, sign_key, e) != 0) {
+	if (hsm_xmldsig_sign_enveloped(&sp, sign_key, e) != 0) {
 		efos_wrap(e, "AuthnRequest");
 		goto out;
 	}

@@ -1,5 +1,5 @@
 /* signer/dss_request + signer/dss_response: SignRequests built and signed here (SoftHSM keys
- * through hsm_xmldsig_sign_enveloped) are accepted with every field read, or refused with the
+ * through hsm_xmldsig_sign_enveloped, URI="") are accepted with every field read, or refused with the
  * DSS result of docs/signing-service.md "SignRequest checks"; untrusted ones (unsigned, another
  * key, unknown requester, unregistered return URL, signature not last, wrapped) give -1.
  * SignResponses validate against the DSS core + EidCentralSigDssExt schemas (xmllint,
@@ -202,9 +202,12 @@ static char *signed_request(const struct req *q)
 	assert_non_null(doc);
 	free(xml);
 	xmlNodePtr oi = xmlDocGetRootElement(doc)->children;
-	struct hsm_xmldsig_enveloped t = { .ref_uri = "" };
+	/* as a Signature Requestor signs: URI="", last child of OptionalInputs */
+	struct hsm_xmldsig_enveloped t = { .target = oi,
+					   .sig_alg = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+					   .digest_alg = "http://www.w3.org/2001/04/xmlenc#sha256" };
 	efos_err e = { 0 };
-	if (hsm_xmldsig_sign_enveloped(oi, NULL, &t, q->key ? q->key : KREQ, &e) != 0)
+	if (hsm_xmldsig_sign_enveloped(&t, q->key ? q->key : KREQ, &e) != 0)
 		fail_msg("signing the request: %s", e.msg);
 	xmlChar *mem = NULL;
 	int len = 0;
@@ -720,6 +723,14 @@ static void test_response_error(void **state)
 	assert_null(strstr(xml, "SignatureCertificateChain"));
 	assert_null(strstr(xml, "SignatureObject"));
 	assert_null(strstr(xml, "SignTasks"));
+	free(xml);
+	/* a message cut inside a UTF-8 sequence loses the broken tail, not the response */
+	memset(res.message, 'x', 254);
+	res.message[254] = (char)0xc3;
+	res.message[255] = '\0';
+	assert_int_equal(dss_response_build_xml(&k, &p, &xml, &len, &e), 0);
+	assert_non_null(strstr(xml, "xxxx</dss:ResultMessage>"));
+	xmlFreeDoc(verify_inproc(xml, len, KSVC));
 	free(xml);
 }
 
