@@ -68,11 +68,13 @@ FUZZ_CFLAGS  := -std=gnu17 -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter -f
 FUZZ_LIB_SRCS := core/err.c core/log.c $(wildcard core/xml*.c) core/config.c \
   certs/ocsp.c certs/issue.c core/audit.c core/db.c
 # fuzz_authn_request: the AuthnRequest intake and its extension parsers
-FUZZ_LIB_SRCS += idp/authn_request.c idp/authn_request_ext.c idp/types.c idp/metadata_store.c
+FUZZ_LIB_SRCS += idp/authn_request.c idp/authn_request_ext.c idp/types.c idp/metadata_store.c core/saml_md.c
 # fuzz_xades_fed: the federated XAdES update
 FUZZ_LIB_SRCS += signer/xades_fed.c signer/xades_props.c
 # fuzz_sign_request: the DSS SignRequest intake
 FUZZ_LIB_SRCS += signer/dss_request.c signer/dss_xml.c
+# fuzz_sp_response: the signing service's SP side (the HSM code is linked, never reached)
+FUZZ_LIB_SRCS += signer/sp_response.c signer/idp_md.c signer/sad_verify.c $(wildcard hsm/*.c)
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_BUILD)/%.o)
 FUZZ_BINS     := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 

@@ -212,9 +212,8 @@ int sad_verify(const char *jwt, const struct sig_idp *idp, const struct sp_asser
 		goto out;
 	}
 	json_error_t je;
-	if ((jh = json_loadb((const char *)hdr, hlen, JSON_REJECT_DUPLICATES, &je)) == NULL || !json_is_object(jh) ||
-	    (jc = json_loadb((const char *)body, blen, JSON_REJECT_DUPLICATES, &je)) == NULL || !json_is_object(jc)) {
-		why_fail(why, cap, "SAD: the header or the claims are not a JSON object");
+	if ((jh = json_loadb((const char *)hdr, hlen, JSON_REJECT_DUPLICATES, &je)) == NULL || !json_is_object(jh)) {
+		why_fail(why, cap, "SAD check 1 (signature): the JWS header is not a JSON object");
 		goto out;
 	}
 	const char *alg = jstr(jh, "alg");
@@ -235,6 +234,11 @@ int sad_verify(const char *jwt, const struct sig_idp *idp, const struct sp_asser
 	if (!ok) {
 		why_fail(why, cap, "SAD check 1 (signature): it does not verify with any signing key in the metadata of %.200s",
 			 idp->entity_id);
+		goto out;
+	}
+	/* the claims are read only once the signature holds */
+	if ((jc = json_loadb((const char *)body, blen, JSON_REJECT_DUPLICATES, &je)) == NULL || !json_is_object(jc)) {
+		why_fail(why, cap, "SAD: the claims are not a JSON object");
 		goto out;
 	}
 	ret = check_claims(jc, idp, a, x, why, cap);

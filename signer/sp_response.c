@@ -5,6 +5,7 @@
 #include <string.h>
 #include <libxml/tree.h>
 #include <openssl/evp.h>
+#include "core/log.h"
 #include "core/saml_md.h"
 #include "core/xml.h"
 #include "core/xml_c14n.h"
@@ -217,7 +218,8 @@ static int cipher_value(xmlNodePtr n, size_t max, unsigned char **out, size_t *o
 
 /* The session key: xenc:EncryptedKey (in ds:KeyInfo of EncryptedData, or beside it) unwrapped
  * with RSA-OAEP through the HSM. */
-static int unwrap_key(xmlNodePtr ea, xmlNodePtr ed, struct hsm_key *k, unsigned char *key, size_t *klen, efos_err *e)
+static int unwrap_key(xmlNodePtr ea, xmlNodePtr ed, struct hsm_key *k, unsigned char *key, size_t *klen, bool *crypto,
+		      efos_err *e)
 {
 	xmlNodePtr ek = NULL;
 	FOR_CHILD(c, ed)
@@ -261,6 +263,7 @@ static int unwrap_key(xmlNodePtr ea, xmlNodePtr ed, struct hsm_key *k, unsigned 
 	int ret = -1;
 	if (cipher_value(ek, 1024, &wk, &wklen, e) != 0)
 		return -1;
+	*crypto = true;   /* from here on, failures must all look alike (see sp_response_process) */
 	if (wklen != hsm_sig_max_len(k)) {
 		efos_fail(e, EFOS_E_INVALID, "EncryptedAssertion: the wrapped key is not encrypted for our key (size)");
 		goto out;
@@ -343,7 +346,8 @@ out:
 	return ret;
 }
 
-static int decrypt_assertion(xmlNodePtr ea, struct hsm_key *k, unsigned char **out, size_t *outlen, efos_err *e)
+static int decrypt_assertion(xmlNodePtr ea, struct hsm_key *k, unsigned char **out, size_t *outlen, bool *crypto,
+			     efos_err *e)
 {
 	xmlNodePtr ed = NULL;
 	unsigned char key[32], *ct = NULL;
@@ -367,7 +371,7 @@ static int decrypt_assertion(xmlNodePtr ea, struct hsm_key *k, unsigned char **o
 	if (alg < 0)
 		return efos_fail(e, EFOS_E_INVALID, "EncryptedAssertion: the data algorithm is not AES-128/256-GCM or "
 				 "AES-128/256-CBC");
-	if (unwrap_key(ea, ed, k, key, &klen, e) != 0)
+	if (unwrap_key(ea, ed, k, key, &klen, crypto, e) != 0)
 		goto out;
 	if (cipher_value(ed, XML_LIMITS_MESSAGE_BYTES, &ct, &ctlen, e) != 0)
 		goto out;
@@ -722,21 +726,28 @@ int sp_response_process(const char *saml_response_b64, size_t len, const struct 
 	}
 	xmlNodePtr as;
 	if (n_enc == 1) {
-		if (decrypt_assertion(one, decrypt_key, &plain, &plainlen, e) != 0)
-			goto out;
-		if (xml_parse_untrusted((const char *)plain, plainlen, NULL, &adoc, e) != 0) {
-			efos_wrap(e, "decrypted assertion");
+		/* Once the ciphertext is being processed, every failure up to a parsed Assertion gets
+		 * the same message: distinct ones (bad OAEP, bad padding, malformed XML) would be the
+		 * oracle of the attacks on XML Encryption (Jager-Somorovsky CBC, Bleichenbacher/Manger
+		 * key transport) when the Response is not signed. The detail goes to the log. */
+		bool crypto = false;
+		int drc = decrypt_assertion(one, decrypt_key, &plain, &plainlen, &crypto, e);
+		if (drc == 0 && xml_parse_untrusted((const char *)plain, plainlen, NULL, &adoc, e) != 0)
+			drc = -1;
+		if (drc == 0 && !is_el(xmlDocGetRootElement(adoc), NS_SAML, "Assertion"))
+			drc = efos_fail(e, EFOS_E_INVALID, "the decrypted element is not a saml:Assertion");
+		if (drc == 0 && xml_register_ids(adoc, xml_id_rules_saml, xml_id_rules_saml_n, e) != 0)
+			drc = -1;
+		if (drc != 0) {
+			if ((crypto || plain != NULL) && e != NULL && e->code != EFOS_E_UNAVAILABLE &&
+			    e->code != EFOS_E_INTERNAL) {
+				log_info("EncryptedAssertion refused: %s", e->msg);
+				efos_fail(e, EFOS_E_INVALID, "EncryptedAssertion: it could not be decrypted with our key into "
+					  "one well-formed saml:Assertion (tampered, or encrypted for another key)");
+			}
 			goto out;
 		}
 		as = xmlDocGetRootElement(adoc);
-		if (!is_el(as, NS_SAML, "Assertion")) {
-			efos_fail(e, EFOS_E_INVALID, "EncryptedAssertion: the decrypted element is not a saml:Assertion");
-			goto out;
-		}
-		if (xml_register_ids(adoc, xml_id_rules_saml, xml_id_rules_saml_n, e) != 0) {
-			efos_wrap(e, "decrypted assertion");
-			goto out;
-		}
 		a->xml = plain;
 		a->xml_len = plainlen;
 		plain = NULL;
