@@ -12,6 +12,7 @@
  *   - signMessageDigest: the spec's example, a mismatch, a refused algorithm. */
 #include <unistd.h>
 #include <libxml/parser.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <xmlsec/xmlsec.h>
 #include <xmlsec/crypto.h>
@@ -681,6 +682,73 @@ static void test_response_status(void **state)
 	idp_response_out_free(&f.r);
 }
 
+/* A plain (unencrypted) Assertion signed by the IdP, in an unsigned Response: the fuzz seed made
+ * by tests/fuzz/seeds_sp_response.sh with xmlsec1 (an independent signer), clock fixed at the
+ * seed's time. Accepted; a changed NameID breaks the signature; the same Assertion unsigned is
+ * refused. */
+static char *slurp(const char *rel)
+{
+	const char *top = getenv("EFOS_TOP");
+	char path[1024];
+	snprintf(path, sizeof path, "%s/%s", top ? top : ".", rel);
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		fail_msg("cannot open %s (run from the top of the tree or set EFOS_TOP)", path);
+	char *buf = calloc(1, 256 * 1024);
+	size_t n = fread(buf, 1, 256 * 1024 - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return buf;
+}
+
+static void test_response_plain_signed_assertion(void **state)
+{
+	char *pem = slurp("tests/fuzz/sp_response_idp_cert.pem");
+	char *xml = slurp("tests/fuzz/corpus/fuzz_sp_response/signed_assertion.xml");
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	X509 *c = PEM_read_bio_X509(b, NULL, NULL, NULL);
+	BIO_free(b);
+	assert_non_null(c);
+	EVP_PKEY *k = X509_get0_pubkey(c);
+	static const char *const loa[] = { LOA4 };
+	struct sig_idp idp = { .entity_id = "https://idp.example.se/idp", .signing_keys = &k, .n_signing_keys = 1 };
+	struct sp_expect x = { .sp_entity_id = "https://sign.example.se/sigservice", .acs_url = "https://sign.example.se/sign/acs",
+			       .request_id = "_req1", .loas = loa, .n_loas = 1, .sent_at = 1767225600, .force_authn = true,
+			       .now = 1767225610 };
+	efos_err e = { 0 };
+	char *v = b64(xml);
+	struct sp_assertion *a = NULL;
+	if (sp_response_process(v, strlen(v), &idp, NULL, &x, &a, &e) != 0)
+		fail_msg("plain signed assertion: %s", e.msg);
+	assert_string_equal(a->id, "_a1");
+	assert_string_equal(a->name_id, "abc123");
+	assert_string_equal(sp_assertion_attr(a, ATTR_PERSONAL_IDENTITY_NUMBER), PNR);
+	assert_non_null(strstr((char *)a->xml, "<saml:Assertion"));
+	char why[200];
+	assert_int_equal(sign_message_digest_check(a->sign_message_digest, (const unsigned char *)MSG, strlen(MSG), why,
+						   sizeof why), 0);
+	sp_assertion_free(a);
+	free(v);
+	/* a changed NameID */
+	char *t = strdup(xml);
+	memcpy(strstr(t, ">abc123<") + 1, "xyz", 3);
+	assert_int_equal(process_xml(t, &idp, &x, &e), -1);
+	assert_int_equal(e.code, EFOS_E_AUTH);
+	free(t);
+	/* the signature removed */
+	t = strdup(xml);
+	strip_signature(t, "<saml:Assertion");
+	assert_int_equal(process_xml(t, &idp, &x, &e), -1);
+	assert_non_null(strstr(e.msg, "must be signed"));
+	free(t);
+	/* too large to look at */
+	assert_int_equal(sp_response_process(xml, SP_RESPONSE_MAX_B64 + 1, &idp, NULL, &x, &a, &e), -1);
+	assert_int_equal(e.code, EFOS_E_TOOBIG);
+	X509_free(c);
+	free(pem);
+	free(xml);
+}
+
 /* ---- SAD ------------------------------------------------------------------------------------------ */
 
 static char *SAD_VALUES[] = { (char *)PNR };
@@ -820,6 +888,7 @@ int main(void)
 		cmocka_unit_test(test_response_refusals),
 		cmocka_unit_test(test_response_assertion_signed),
 		cmocka_unit_test(test_response_status),
+		cmocka_unit_test(test_response_plain_signed_assertion),
 		cmocka_unit_test(test_sad),
 		cmocka_unit_test(test_sign_message_digest),
 	};
