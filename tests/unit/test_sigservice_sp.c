@@ -172,6 +172,9 @@ static void test_idp_metadata(void **state)
 	assert_int_equal(IDP->n_principal_selection, 2);
 	assert_string_equal(IDP->principal_selection[0], ATTR_PERSONAL_IDENTITY_NUMBER);
 	assert_int_equal(sig_idp_set_count(SET), 1);
+	assert_true(IDP->n_signing_methods >= 3);
+	assert_string_equal(IDP->signing_methods[0], "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256");
+	assert_true(IDP->n_digest_methods >= 1);
 
 	efos_err e = { 0 };
 	struct sig_idp_set *s = NULL;
@@ -255,6 +258,7 @@ static int no_replay(void *arg, const char *issuer, const char *id, time_t exp, 
 }
 
 static const char *const LOAS[] = { LOA4 };
+static char *unb64(const char *b64);
 
 static char *sign_message_xml(void)
 {
@@ -333,6 +337,12 @@ static void test_authn_request(void **state)
 	assert_non_null(strstr(o.post_form_html, "name=\"RelayState\" value=\"relay-1\""));
 	assert_non_null(strstr(o.post_form_html, "<script nonce=\"n0nce\">"));
 	assert_non_null(strstr(o.post_form_html, "<button type=\"submit\">"));
+	/* the algorithms are the IdP's first declared ones that fit our RSA key */
+	char *areq = unb64(o.saml_request_b64);
+	assert_non_null(strstr(areq, "SignatureMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#rsa-sha256\""));
+	assert_non_null(strstr(areq, "ForceAuthn=\"true\""));
+	assert_non_null(strstr(areq, "Comparison=\"exact\""));
+	free(areq);
 	idp_authn_request_free(&req);
 
 	/* tampered after signing: the IdP refuses it */
@@ -355,6 +365,33 @@ static void test_authn_request(void **state)
 	idp_authn_request_free(&req);
 	free(x);
 	free(b);
+	sp_authn_out_free(&o);
+
+	/* the IdP prefers rsa-sha512 and sha384 (SHA-1 listed first is skipped): used, and accepted */
+	static const char *const sigm[] = { "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
+					    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+					    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512" };
+	static const char *const digm[] = { "http://www.w3.org/2000/09/xmldsig#sha1",
+					    "http://www.w3.org/2001/04/xmldsig-more#sha384" };
+	struct sig_idp pref = *IDP;
+	pref.signing_methods = sigm;
+	pref.n_signing_methods = 3;
+	pref.digest_methods = digm;
+	pref.n_digest_methods = 2;
+	struct sp_authn_params pp = { .sp_entity_id = SS_ID, .acs_url = SS_ACS, .idp = &pref, .loas = LOAS, .n_loas = 1,
+				      .now = now };
+	if (sp_authn_build(KSS, SS_CERT_B64, &pp, NULL, NULL, &o, &e) != 0)
+		fail_msg("sp_authn_build (preferences): %s", e.msg);
+	char *areq2 = unb64(o.saml_request_b64);
+	assert_non_null(strstr(areq2, "Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#rsa-sha512\""));
+	assert_non_null(strstr(areq2, "DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#sha384\""));
+	assert_null(strstr(areq2, "<samlp:Extensions"));   /* nothing to put there */
+	free(areq2);
+	in.saml_request = o.saml_request_b64;
+	in.saml_request_len = strlen(o.saml_request_b64);
+	if (idp_authn_request_intake(&ip, &in, &req, &st, &e) != IDP_INTAKE_OK)
+		fail_msg("intake (preferences): %s / %s", e.msg, st.message);
+	idp_authn_request_free(&req);
 	sp_authn_out_free(&o);
 
 	/* bad parameters */
