@@ -3,7 +3,9 @@
  *   - the IdP's metadata built and signed by idp/metadata_publish is parsed (and refused when
  *     tampered or signed by another key; broken entities skipped);
  *   - the AuthnRequest built by sp_authn is accepted by the IdP's intake (idp/authn_request.h)
- *     with every extension (SignMessage, SADRequest, PrincipalSelection, Scoping);
+ *     with every extension (SignMessage, SADRequest, PrincipalSelection, Scoping), is valid
+ *     against the OASIS schema (xmllint) and its signature verifies with xmlsec1; the IdP's
+ *     alg:SigningMethod/DigestMethod preferences are followed;
  *   - Responses built by the IdP's idp_response_build from that very request (signed, encrypted
  *     for our HSM key, with signMessageDigest and a SAD) are accepted, and refused when anything
  *     is off: InResponseTo, Audience, expiry, tampered ciphertext, no signature, another key,
@@ -43,6 +45,7 @@ static struct hsm *H;
 static struct hsm_key *KIDP, *KOTHER, *KEC, *KSS, *KENC;
 static X509 *IDP_CERT, *OTHER_CERT;
 static char *SS_CERT_B64;
+static char tmpdir[256], ss_cert_pem[300];
 static char *MD_XML;
 static size_t MD_LEN;
 static struct sig_idp_set *SET;
@@ -125,6 +128,13 @@ static int setup(void **state)
 	OTHER_CERT = self_signed(KOTHER, "Not the IdP");
 	X509 *ss = self_signed(KSS, "EFOS signing service");
 	SS_CERT_B64 = der_b64(ss);
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/efos-sigsp-XXXXXX");
+	assert_non_null(mkdtemp(tmpdir));
+	snprintf(ss_cert_pem, sizeof ss_cert_pem, "%s/ss.pem", tmpdir);
+	FILE *f = fopen(ss_cert_pem, "w");
+	assert_non_null(f);
+	PEM_write_X509(f, ss);
+	fclose(f);
 	X509_free(ss);
 	MD_XML = build_idp_metadata(KIDP, IDP_CERT, &MD_LEN);
 	EVP_PKEY *trusted = X509_get0_pubkey(IDP_CERT);
@@ -140,6 +150,10 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
+	char cmd[400];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+	if (system(cmd) != 0)
+		return -1;
 	idp_nameid_secret_free(SECRET);
 	sig_idp_set_free(SET);
 	free(MD_XML);
@@ -339,6 +353,20 @@ static void test_authn_request(void **state)
 	assert_non_null(strstr(o.post_form_html, "<button type=\"submit\">"));
 	/* the algorithms are the IdP's first declared ones that fit our RSA key */
 	char *areq = unb64(o.saml_request_b64);
+	/* independent checks: the OASIS schema (xmllint) and the signature (xmlsec1) */
+	char path[400], cmd[2048];
+	snprintf(path, sizeof path, "%s/authnrequest.xml", tmpdir);
+	FILE *fx = fopen(path, "w");
+	assert_non_null(fx);
+	fputs(areq, fx);
+	fclose(fx);
+	const char *top = getenv("EFOS_TOP");
+	snprintf(cmd, sizeof cmd, "xmllint --nonet --noout --schema '%s/tests/schemas/saml-protocol-efos.xsd' '%s' >&2",
+		 top ? top : ".", path);
+	assert_int_equal(system(cmd), 0);
+	snprintf(cmd, sizeof cmd, "xmlsec1 --verify --trusted-pem '%s' --id-attr:ID "
+		 "'urn:oasis:names:tc:SAML:2.0:protocol:AuthnRequest' '%s' >/dev/null 2>&1", ss_cert_pem, path);
+	assert_int_equal(system(cmd), 0);
 	assert_non_null(strstr(areq, "SignatureMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#rsa-sha256\""));
 	assert_non_null(strstr(areq, "ForceAuthn=\"true\""));
 	assert_non_null(strstr(areq, "Comparison=\"exact\""));
