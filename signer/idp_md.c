@@ -12,6 +12,7 @@
 #define NS_MD     "urn:oasis:names:tc:SAML:2.0:metadata"
 #define NS_SAML   "urn:oasis:names:tc:SAML:2.0:assertion"
 #define NS_MDATTR "urn:oasis:names:tc:SAML:metadata:attribute"
+#define NS_ALG    "urn:oasis:names:tc:SAML:metadata:algsupport"
 #define NS_PSC    "http://id.swedenconnect.se/authn/1.0/principal-selection/ns"
 #define PROTOCOL_SAML2 "urn:oasis:names:tc:SAML:2.0:protocol"
 #define ATTR_ENTITY_CATEGORY "http://macedir.org/entity-category"
@@ -34,7 +35,7 @@ struct strs {
 struct idp_rec {
 	struct sig_idp pub;
 	char *entity_id, *post, *redirect;
-	struct strs cats, loas, psel;
+	struct strs cats, loas, psel, sigalgs, digalgs;
 	EVP_PKEY **keys;
 	size_t n_keys;
 	EVP_PKEY *enc;
@@ -123,11 +124,26 @@ static void rec_free(struct idp_rec *r)
 	strs_free(&r->cats);
 	strs_free(&r->loas);
 	strs_free(&r->psel);
+	strs_free(&r->sigalgs);
+	strs_free(&r->digalgs);
 	for (size_t i = 0; i < r->n_keys; i++)
 		EVP_PKEY_free(r->keys[i]);
 	free(r->keys);
 	EVP_PKEY_free(r->enc);
 	*r = (struct idp_rec){ 0 };
+}
+
+/* alg:SigningMethod and alg:DigestMethod in an md:Extensions (entity or role level). */
+static int parse_algs(xmlNodePtr ext, struct idp_rec *r, char *why, size_t cap)
+{
+	FOR_CHILD(c, ext) {
+		struct strs *dst = is_el(c, NS_ALG, "SigningMethod") ? &r->sigalgs
+				   : is_el(c, NS_ALG, "DigestMethod") ? &r->digalgs : NULL;
+		char *alg = dst ? attr_dup(c, "Algorithm") : NULL;
+		if (alg != NULL && strs_push(dst, alg, why, cap) != 0)
+			return -1;
+	}
+	return 0;
 }
 
 /* md:Extensions/mdattr:EntityAttributes of the EntityDescriptor. */
@@ -254,7 +270,7 @@ static int parse_entity(xmlNodePtr ed, time_t now, struct idp_rec *r, char *why,
 		return -1;
 	}
 	FOR_CHILD(c, ed)
-		if (is_el(c, NS_MD, "Extensions") && parse_entity_attrs(c, r, why, cap) != 0)
+		if (is_el(c, NS_MD, "Extensions") && (parse_entity_attrs(c, r, why, cap) != 0 || parse_algs(c, r, why, cap) != 0))
 			return -1;
 	FOR_CHILD(c, role) {
 		if (is_el(c, NS_MD, "KeyDescriptor")) {
@@ -274,6 +290,8 @@ static int parse_entity(xmlNodePtr ed, time_t now, struct idp_rec *r, char *why,
 			}
 			free(loc);
 		} else if (is_el(c, NS_MD, "Extensions")) {
+			if (parse_algs(c, r, why, cap) != 0)
+				return -1;
 			FOR_CHILD(rps, c) {
 				if (!is_el(rps, NS_PSC, "RequestedPrincipalSelection"))
 					continue;
@@ -364,6 +382,10 @@ static void publish(struct sig_idp_set *s)
 			.n_assurance_certs = r->loas.n,
 			.principal_selection = (const char *const *)r->psel.v,
 			.n_principal_selection = r->psel.n,
+			.signing_methods = (const char *const *)r->sigalgs.v,
+			.n_signing_methods = r->sigalgs.n,
+			.digest_methods = (const char *const *)r->digalgs.v,
+			.n_digest_methods = r->digalgs.n,
 		};
 		r->pub.scal2 = sig_idp_has_category(&r->pub, SIG_EC_SCAL2);
 	}

@@ -4,8 +4,9 @@
  * One md:EntityDescriptor or an md:EntitiesDescriptor (nested ones included) is parsed with
  * core/xml (no DTD, limits) into compact struct sig_idp records: keys as EVP_PKEY (parsed once,
  * from KeyDescriptor certificates through core/saml_md.h, the same code the IdP uses for SP
- * metadata), SSO endpoints, entity categories, assurance certifications and the
- * psc:RequestedPrincipalSelection attribute names. Entities without an IDPSSODescriptor are
+ * metadata), SSO endpoints, entity categories, assurance certifications, the
+ * psc:RequestedPrincipalSelection attribute names and the alg:SigningMethod / alg:DigestMethod
+ * lists (spec §1.5: the SP picks its request's algorithms from them). Entities without an IDPSSODescriptor are
  * ignored; a broken one (no usable signing key, a bad certificate) is skipped with a warning and
  * spoils nothing else. When trusted keys are given, the root element's signature must verify
  * with one of them (federation feed) and validUntil, when present, must not have passed.
@@ -36,6 +37,10 @@ struct sig_idp {
 	const char *const *principal_selection; /* psc:RequestedPrincipalSelection MatchValue@Name */
 	size_t n_principal_selection;
 	bool scal2;                      /* entity category SIG_EC_SCAL2 (the IdP issues SADs) */
+	const char *const *signing_methods;     /* alg:SigningMethod (entity and role level), in order */
+	size_t n_signing_methods;
+	const char *const *digest_methods;      /* alg:DigestMethod */
+	size_t n_digest_methods;
 };
 
 struct sig_idp_set;

@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include "core/saml_post.h"
+#include "core/xml_alg.h"
 #include "core/xml.h"
 #include "hsm/bridge.h"
 #include "hsm/hsm.h"
@@ -48,6 +49,29 @@ static int new_id(char out[SP_AUTHN_ID_LEN], efos_err *e)
 static bool utf8_ok(const char *s)
 {
 	return s != NULL && xmlCheckUTF8(BAD_CAST s) != 0;
+}
+
+/* Spec §1.5: the IdP's first alg:SigningMethod that we support and that fits our key, else the
+ * mandatory rsa-sha256 / ecdsa-sha256; likewise its first alg:DigestMethod, else sha256. */
+static const char *choose_sig_alg(const struct sig_idp *idp, struct hsm_key *key)
+{
+	bool ec = hsm_key_kind(key) == HSM_KEY_EC;
+	for (size_t i = 0; i < idp->n_signing_methods; i++) {
+		const struct xml_sig_alg *a = xml_sig_alg_find(idp->signing_methods[i]);
+		if (a != NULL && (a->kind == XML_SIG_ECDSA) == ec)
+			return a->uri;
+	}
+	return ec ? SIG_ECDSA_SHA256 : SIG_RSA_SHA256;
+}
+
+static const char *choose_digest_alg(const struct sig_idp *idp)
+{
+	for (size_t i = 0; i < idp->n_digest_methods; i++) {
+		const struct xml_digest_alg *d = xml_digest_alg_find(idp->digest_methods[i]);
+		if (d != NULL)
+			return d->uri;
+	}
+	return DIGEST_SHA256;
 }
 
 /* True when the IdP lists name in its RequestedPrincipalSelection. */
@@ -225,8 +249,8 @@ int sp_authn_build(struct hsm_key *sign_key, const char *sign_cert_b64, const st
 		.target = root,
 		.after = issuer,
 		.id = out->id,
-		.sig_alg = hsm_key_kind(sign_key) == HSM_KEY_EC ? SIG_ECDSA_SHA256 : SIG_RSA_SHA256,
-		.digest_alg = DIGEST_SHA256,
+		.sig_alg = choose_sig_alg(p->idp, sign_key),
+		.digest_alg = choose_digest_alg(p->idp),
 		.cert_b64 = sign_cert_b64,
 	};
 	if (hsm_xmldsig_sign_enveloped(&sp, sign_key, e) != 0) {

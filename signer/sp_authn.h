@@ -1,7 +1,9 @@
 /* The AuthnRequest the signing service (a SAML SP of type sigservice) sends to the IdP that the
  * SignRequest names (spec §7.1, §1.5, §5.1, §6.1, §8), over the HTTP-POST binding with an
- * enveloped signature (exc-c14n, rsa-sha256 or ecdsa-sha256 by key type, our certificate in
- * KeyInfo) made through the HSM (hsm/bridge.h).
+ * enveloped signature (exc-c14n; SignatureMethod and DigestMethod: the IdP's first declared
+ * alg:SigningMethod that fits our key and alg:DigestMethod that we support, else rsa-sha256 /
+ * ecdsa-sha256 by key type and sha256; our certificate in KeyInfo) made through the HSM
+ * (hsm/bridge.h).
  *
  * What it carries: ID (random, 160 bits), Version 2.0, IssueInstant, Destination = the IdP's
  * POST SSO URL, ForceAuthn="true" (§7.1: the signer authenticates for every signature),

@@ -131,6 +131,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			touch(p->sso_redirect_url);
 			for (size_t j = 0; j < p->n_principal_selection; j++)
 				touch(p->principal_selection[j]);
+			for (size_t j = 0; j < p->n_signing_methods; j++)
+				touch(p->signing_methods[j]);
+			for (size_t j = 0; j < p->n_digest_methods; j++)
+				touch(p->digest_methods[j]);
 		}
 		sig_idp_set_free(s);
 	} else if (e.msg[0] == '\0') {

@@ -3,7 +3,9 @@
  *   - the IdP's metadata built and signed by idp/metadata_publish is parsed (and refused when
  *     tampered or signed by another key; broken entities skipped);
  *   - the AuthnRequest built by sp_authn is accepted by the IdP's intake (idp/authn_request.h)
- *     with every extension (SignMessage, SADRequest, PrincipalSelection, Scoping);
+ *     with every extension (SignMessage, SADRequest, PrincipalSelection, Scoping), is valid
+ *     against the OASIS schema (xmllint) and its signature verifies with xmlsec1; the IdP's
+ *     alg:SigningMethod/DigestMethod preferences are followed;
  *   - Responses built by the IdP's idp_response_build from that very request (signed, encrypted
  *     for our HSM key, with signMessageDigest and a SAD) are accepted, and refused when anything
  *     is off: InResponseTo, Audience, expiry, tampered ciphertext, no signature, another key,
@@ -12,6 +14,7 @@
  *   - signMessageDigest: the spec's example, a mismatch, a refused algorithm. */
 #include <unistd.h>
 #include <libxml/parser.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <xmlsec/xmlsec.h>
 #include <xmlsec/crypto.h>
@@ -42,6 +45,7 @@ static struct hsm *H;
 static struct hsm_key *KIDP, *KOTHER, *KEC, *KSS, *KENC;
 static X509 *IDP_CERT, *OTHER_CERT;
 static char *SS_CERT_B64;
+static char tmpdir[256], ss_cert_pem[300];
 static char *MD_XML;
 static size_t MD_LEN;
 static struct sig_idp_set *SET;
@@ -124,6 +128,13 @@ static int setup(void **state)
 	OTHER_CERT = self_signed(KOTHER, "Not the IdP");
 	X509 *ss = self_signed(KSS, "EFOS signing service");
 	SS_CERT_B64 = der_b64(ss);
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/efos-sigsp-XXXXXX");
+	assert_non_null(mkdtemp(tmpdir));
+	snprintf(ss_cert_pem, sizeof ss_cert_pem, "%s/ss.pem", tmpdir);
+	FILE *f = fopen(ss_cert_pem, "w");
+	assert_non_null(f);
+	PEM_write_X509(f, ss);
+	fclose(f);
 	X509_free(ss);
 	MD_XML = build_idp_metadata(KIDP, IDP_CERT, &MD_LEN);
 	EVP_PKEY *trusted = X509_get0_pubkey(IDP_CERT);
@@ -139,6 +150,10 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
+	char cmd[400];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+	if (system(cmd) != 0)
+		return -1;
 	idp_nameid_secret_free(SECRET);
 	sig_idp_set_free(SET);
 	free(MD_XML);
@@ -171,6 +186,9 @@ static void test_idp_metadata(void **state)
 	assert_int_equal(IDP->n_principal_selection, 2);
 	assert_string_equal(IDP->principal_selection[0], ATTR_PERSONAL_IDENTITY_NUMBER);
 	assert_int_equal(sig_idp_set_count(SET), 1);
+	assert_true(IDP->n_signing_methods >= 3);
+	assert_string_equal(IDP->signing_methods[0], "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256");
+	assert_true(IDP->n_digest_methods >= 1);
 
 	efos_err e = { 0 };
 	struct sig_idp_set *s = NULL;
@@ -254,6 +272,7 @@ static int no_replay(void *arg, const char *issuer, const char *id, time_t exp, 
 }
 
 static const char *const LOAS[] = { LOA4 };
+static char *unb64(const char *b64);
 
 static char *sign_message_xml(void)
 {
@@ -332,6 +351,26 @@ static void test_authn_request(void **state)
 	assert_non_null(strstr(o.post_form_html, "name=\"RelayState\" value=\"relay-1\""));
 	assert_non_null(strstr(o.post_form_html, "<script nonce=\"n0nce\">"));
 	assert_non_null(strstr(o.post_form_html, "<button type=\"submit\">"));
+	/* the algorithms are the IdP's first declared ones that fit our RSA key */
+	char *areq = unb64(o.saml_request_b64);
+	/* independent checks: the OASIS schema (xmllint) and the signature (xmlsec1) */
+	char path[400], cmd[2048];
+	snprintf(path, sizeof path, "%s/authnrequest.xml", tmpdir);
+	FILE *fx = fopen(path, "w");
+	assert_non_null(fx);
+	fputs(areq, fx);
+	fclose(fx);
+	const char *top = getenv("EFOS_TOP");
+	snprintf(cmd, sizeof cmd, "xmllint --nonet --noout --schema '%s/tests/schemas/saml-protocol-efos.xsd' '%s' >&2",
+		 top ? top : ".", path);
+	assert_int_equal(system(cmd), 0);
+	snprintf(cmd, sizeof cmd, "xmlsec1 --verify --trusted-pem '%s' --id-attr:ID "
+		 "'urn:oasis:names:tc:SAML:2.0:protocol:AuthnRequest' '%s' >/dev/null 2>&1", ss_cert_pem, path);
+	assert_int_equal(system(cmd), 0);
+	assert_non_null(strstr(areq, "SignatureMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#rsa-sha256\""));
+	assert_non_null(strstr(areq, "ForceAuthn=\"true\""));
+	assert_non_null(strstr(areq, "Comparison=\"exact\""));
+	free(areq);
 	idp_authn_request_free(&req);
 
 	/* tampered after signing: the IdP refuses it */
@@ -354,6 +393,33 @@ static void test_authn_request(void **state)
 	idp_authn_request_free(&req);
 	free(x);
 	free(b);
+	sp_authn_out_free(&o);
+
+	/* the IdP prefers rsa-sha512 and sha384 (SHA-1 listed first is skipped): used, and accepted */
+	static const char *const sigm[] = { "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
+					    "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256",
+					    "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512" };
+	static const char *const digm[] = { "http://www.w3.org/2000/09/xmldsig#sha1",
+					    "http://www.w3.org/2001/04/xmldsig-more#sha384" };
+	struct sig_idp pref = *IDP;
+	pref.signing_methods = sigm;
+	pref.n_signing_methods = 3;
+	pref.digest_methods = digm;
+	pref.n_digest_methods = 2;
+	struct sp_authn_params pp = { .sp_entity_id = SS_ID, .acs_url = SS_ACS, .idp = &pref, .loas = LOAS, .n_loas = 1,
+				      .now = now };
+	if (sp_authn_build(KSS, SS_CERT_B64, &pp, NULL, NULL, &o, &e) != 0)
+		fail_msg("sp_authn_build (preferences): %s", e.msg);
+	char *areq2 = unb64(o.saml_request_b64);
+	assert_non_null(strstr(areq2, "Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#rsa-sha512\""));
+	assert_non_null(strstr(areq2, "DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#sha384\""));
+	assert_null(strstr(areq2, "<samlp:Extensions"));   /* nothing to put there */
+	free(areq2);
+	in.saml_request = o.saml_request_b64;
+	in.saml_request_len = strlen(o.saml_request_b64);
+	if (idp_authn_request_intake(&ip, &in, &req, &st, &e) != IDP_INTAKE_OK)
+		fail_msg("intake (preferences): %s / %s", e.msg, st.message);
+	idp_authn_request_free(&req);
 	sp_authn_out_free(&o);
 
 	/* bad parameters */
@@ -681,6 +747,73 @@ static void test_response_status(void **state)
 	idp_response_out_free(&f.r);
 }
 
+/* A plain (unencrypted) Assertion signed by the IdP, in an unsigned Response: the fuzz seed made
+ * by tests/fuzz/seeds_sp_response.sh with xmlsec1 (an independent signer), clock fixed at the
+ * seed's time. Accepted; a changed NameID breaks the signature; the same Assertion unsigned is
+ * refused. */
+static char *slurp(const char *rel)
+{
+	const char *top = getenv("EFOS_TOP");
+	char path[1024];
+	snprintf(path, sizeof path, "%s/%s", top ? top : ".", rel);
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		fail_msg("cannot open %s (run from the top of the tree or set EFOS_TOP)", path);
+	char *buf = calloc(1, 256 * 1024);
+	size_t n = fread(buf, 1, 256 * 1024 - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return buf;
+}
+
+static void test_response_plain_signed_assertion(void **state)
+{
+	char *pem = slurp("tests/fuzz/sp_response_idp_cert.pem");
+	char *xml = slurp("tests/fuzz/corpus/fuzz_sp_response/signed_assertion.xml");
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	X509 *c = PEM_read_bio_X509(b, NULL, NULL, NULL);
+	BIO_free(b);
+	assert_non_null(c);
+	EVP_PKEY *k = X509_get0_pubkey(c);
+	static const char *const loa[] = { LOA4 };
+	struct sig_idp idp = { .entity_id = "https://idp.example.se/idp", .signing_keys = &k, .n_signing_keys = 1 };
+	struct sp_expect x = { .sp_entity_id = "https://sign.example.se/sigservice", .acs_url = "https://sign.example.se/sign/acs",
+			       .request_id = "_req1", .loas = loa, .n_loas = 1, .sent_at = 1767225600, .force_authn = true,
+			       .now = 1767225610 };
+	efos_err e = { 0 };
+	char *v = b64(xml);
+	struct sp_assertion *a = NULL;
+	if (sp_response_process(v, strlen(v), &idp, NULL, &x, &a, &e) != 0)
+		fail_msg("plain signed assertion: %s", e.msg);
+	assert_string_equal(a->id, "_a1");
+	assert_string_equal(a->name_id, "abc123");
+	assert_string_equal(sp_assertion_attr(a, ATTR_PERSONAL_IDENTITY_NUMBER), PNR);
+	assert_non_null(strstr((char *)a->xml, "<saml:Assertion"));
+	char why[200];
+	assert_int_equal(sign_message_digest_check(a->sign_message_digest, (const unsigned char *)MSG, strlen(MSG), why,
+						   sizeof why), 0);
+	sp_assertion_free(a);
+	free(v);
+	/* a changed NameID */
+	char *t = strdup(xml);
+	memcpy(strstr(t, ">abc123<") + 1, "xyz", 3);
+	assert_int_equal(process_xml(t, &idp, &x, &e), -1);
+	assert_int_equal(e.code, EFOS_E_AUTH);
+	free(t);
+	/* the signature removed */
+	t = strdup(xml);
+	strip_signature(t, "<saml:Assertion");
+	assert_int_equal(process_xml(t, &idp, &x, &e), -1);
+	assert_non_null(strstr(e.msg, "must be signed"));
+	free(t);
+	/* too large to look at */
+	assert_int_equal(sp_response_process(xml, SP_RESPONSE_MAX_B64 + 1, &idp, NULL, &x, &a, &e), -1);
+	assert_int_equal(e.code, EFOS_E_TOOBIG);
+	X509_free(c);
+	free(pem);
+	free(xml);
+}
+
 /* ---- SAD ------------------------------------------------------------------------------------------ */
 
 static char *SAD_VALUES[] = { (char *)PNR };
@@ -820,6 +953,7 @@ int main(void)
 		cmocka_unit_test(test_response_refusals),
 		cmocka_unit_test(test_response_assertion_signed),
 		cmocka_unit_test(test_response_status),
+		cmocka_unit_test(test_response_plain_signed_assertion),
 		cmocka_unit_test(test_sad),
 		cmocka_unit_test(test_sign_message_digest),
 	};
