@@ -14,6 +14,8 @@
 #   efosctl ca issue --profile tls-server --key-uri (efos-tls)   efosd's TLS certificate
 #   efosctl ca issue --profile officer --csr ...                  the registration officer
 #   efosctl officer add --bootstrap    the officer: ca_admin + registration_officer
+#   efosctl hsm keygen + ca issue --profile saml-signing   the IdP's and the signing service's
+#                                      signing/encryption keys (HSM) and certificates
 #   (efosd started in the background; the rest goes through its admin API as the officer)
 #   efosctl org add / person add / affiliation add / proof record
 #   efosctl card enroll                the card token card-demo: keys generated on the card
@@ -150,7 +152,7 @@ write_config() {
 # efosd configuration of the demo (written by scripts/demo.sh; see docs/configuration.md)
 node.name = demo
 node.state_dir = $DEMO/state
-node.roles = idp ca admin
+node.roles = idp signer ca admin metadata
 
 http.listen = 127.0.0.1:$HTTP_PORT
 http.mtls_listen = 127.0.0.1:$MTLS_PORT
@@ -171,7 +173,7 @@ hsm.pin_file = $DEMO/secrets/hsm.pin
 hsm.probe_key = $PROBE_KEY_URI
 
 ca.profiles_file = $top/etc/profiles.conf
-
+${SAML_CONF:-}
 log.level = info
 CONF
 	mv "$DEMO/efos.conf.tmp" "$DEMO/efos.conf"
@@ -208,6 +210,35 @@ provision_ca() {
 	openssl x509 -in "$DEMO/tls/chain.pem" -out "$DEMO/tls/server.crt"
 	write_config "$DEMO/tls/chain.pem" "$DEMO/ca/trust.pem"
 	rm -rf "$DEMO/init"
+	step "efosctl config check" ctl config check
+}
+
+# The SAML keys: the IdP signs its metadata, Responses and SADs with efos-idp-sign; the signing
+# service signs its metadata, AuthnRequests and SignResponses with sigservice-sign and decrypts
+# assertions with sigservice-enc (RSA: OAEP). Certificates of profile saml-signing. (Labels must
+# not start with efos-sig-: the signing service deletes such keys at start, docs/signing-service.md.)
+provision_saml() {
+	say "efosctl hsm keygen + ca issue --profile saml-signing: IdP and signing-service keys in $HSM_TOKEN"
+	mkdir -p "$DEMO/saml"
+	local label uri
+	for label in efos-idp-sign sigservice-sign sigservice-enc; do
+		uri=$(ctl hsm keygen --label "$label" --type rsa:2048) || die "efosctl hsm keygen --label $label failed"
+		printf '%s\n' "$uri" >"$DEMO/saml/$label.uri"
+		step "efosctl ca issue --profile saml-signing ($label)" ctl ca issue --profile saml-signing --key-uri "$uri" \
+			--cn "EFOS Demo $label" --o "EFOS Demo" --c SE --out "$DEMO/saml/$label.pem"
+	done
+	( umask 077; head -c 48 /dev/urandom | base64 >"$DEMO/secrets/nameid.secret" )
+	SAML_CONF="
+idp.metadata_key = $(cat "$DEMO/saml/efos-idp-sign.uri")
+idp.metadata_cert = $DEMO/saml/efos-idp-sign.pem
+idp.nameid_secret_file = $DEMO/secrets/nameid.secret
+idp.organization_name = EFOS Demo
+signer.signing_key = $(cat "$DEMO/saml/sigservice-sign.uri")
+signer.signing_cert = $DEMO/saml/sigservice-sign.pem
+signer.encryption_key = $(cat "$DEMO/saml/sigservice-enc.uri")
+signer.encryption_cert = $DEMO/saml/sigservice-enc.pem
+"
+	write_config "$DEMO/tls/chain.pem" "$DEMO/ca/trust.pem"
 	step "efosctl config check" ctl config check
 }
 
@@ -329,6 +360,7 @@ provision() {
 	provision_db
 	provision_init
 	provision_ca
+	provision_saml
 	provision_officer
 	start_bg
 	PROVISIONED_NOW=1
@@ -387,6 +419,9 @@ Try, in another shell:
   # revocation status of the card's certificate (OCSP), and the card CA's CRL
   openssl ocsp -issuer \$EFOS_CARD_CA_PEM -cert \$EFOS_CARD_CERT -url \$EFOS_URL/ocsp -CAfile \$EFOS_CA_BUNDLE
   curl -s --cacert \$EFOS_CA_PEM \$EFOS_URL/crl/card.crl | openssl crl -inform DER -noout -text
+  # the IdP's and the signing service's signed metadata
+  curl --cacert \$EFOS_CA_PEM \$EFOS_URL/metadata/idp.xml
+  curl --cacert \$EFOS_CA_PEM \$EFOS_URL/metadata/sigservice.xml
   # the officer's view (admin API over mTLS, as the officer)
   $ctl card list
   $ctl officer whoami

@@ -90,6 +90,12 @@ expect_match "efosd's TLS certificate was issued by the EFOS card CA (efosctl ca
 # ---- what to try ----------------------------------------------------------------------------------
 code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 --cacert "$EFOS_CA_PEM" "$EFOS_URL/healthz")
 expect_eq "/healthz is 200 (curl --cacert \$EFOS_CA_PEM)" "$code" 200
+# the IdP and the signing service are provisioned too: their signed metadata is served
+for md in idp sigservice; do
+	code=$(curl -s -o "$T/$md.xml" -w '%{http_code}' --max-time 10 --cacert "$EFOS_CA_PEM" "$EFOS_URL/metadata/$md.xml")
+	expect_eq "/metadata/$md.xml is 200" "$code" 200
+	expect_match "... a signed EntityDescriptor" "$(tr -d "\n" <"$T/$md.xml")" 'EntityDescriptor.*SignatureValue'
+done
 
 card_curl() {
 	curl -s -o "$T/whoami.json" -w '%{http_code}' --max-time 20 --engine pkcs11 --key-type ENG \
