@@ -69,6 +69,8 @@ FUZZ_LIB_SRCS := core/err.c core/log.c $(wildcard core/xml*.c) core/config.c \
   certs/ocsp.c certs/issue.c core/audit.c core/db.c
 # fuzz_authn_request: the AuthnRequest intake and its extension parsers
 FUZZ_LIB_SRCS += idp/authn_request.c idp/authn_request_ext.c idp/types.c idp/metadata_store.c
+# fuzz_pdf: PDF reading and the PAdES update (with the CMS of seal.c)
+FUZZ_LIB_SRCS += signer/pdf.c signer/pdf_obj.c signer/pades.c signer/seal.c
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_BUILD)/%.o)
 FUZZ_BINS     := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 
