@@ -319,6 +319,32 @@ static void test_xref_stream_ec_bt_then_second(void **state)
 	free(pdf);
 }
 
+static void test_existing_form(void **state)
+{
+	size_t len;
+	unsigned char *pdf = fx_pdf_acroform(&len);
+	struct pades_result r;
+	sign(ec_key, ec_cert, pdf, len, false, &r);
+	check_ours(&r, 1);
+	assert_true(openssl_verifies(r.pdf, r.pdf_len, 0));
+	int valid, total;
+	bool mismatch;
+	pdfsig(r.pdf, r.pdf_len, &valid, &total, &mismatch);
+	assert_int_equal(total, 1);
+	assert_int_equal(valid, 1);
+	/* The text field stays in the form and on the page; /Info and the first /ID are kept. */
+	const unsigned char *upd = r.pdf + len;
+	size_t ul = r.pdf_len - len;
+	assert_non_null(memmem(upd, ul, "/Fields [6 0 R ", 15));
+	assert_non_null(memmem(upd, ul, "/Annots [6 0 R ", 15));
+	assert_non_null(memmem(upd, ul, "/DA (/Helv 0 Tf 0 g)", 20));
+	assert_non_null(memmem(upd, ul, "/Info 8 0 R", 11));
+	assert_non_null(memmem(upd, ul, "/ID [<0102>", 11));
+	assert_true(upd[0] == '\n');   /* the original ended right after %%EOF */
+	pades_result_free(&r);
+	free(pdf);
+}
+
 static void test_bound_and_refusals(void **state)
 {
 	struct seal_signer s = { .cert = rsa_cert, .chain = chain, .key = rsa_key };
@@ -350,6 +376,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_classic_rsa),
 		cmocka_unit_test(test_xref_stream_ec_bt_then_second),
+		cmocka_unit_test(test_existing_form),
 		cmocka_unit_test(test_bound_and_refusals),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
