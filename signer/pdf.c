@@ -518,6 +518,18 @@ static int find_startxref(const unsigned char *buf, size_t len, size_t *off, efo
 	return efos_fail(e, EFOS_E_INVALID, "no startxref at the end of the PDF (it is truncated or not a PDF)");
 }
 
+/* Remembers an xref section's offset; a second visit is a loop. */
+static int mark_seen(size_t *seen, size_t *n, size_t off, efos_err *e)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (seen[i] == off)
+			return efos_fail(e, EFOS_E_INVALID, "the PDF's xref sections refer to each other in a loop (/Prev)");
+	if (*n == PDF_MAX_SECTIONS)
+		return efos_fail(e, EFOS_E_INVALID, "the PDF has more than %d xref sections", PDF_MAX_SECTIONS);
+	seen[(*n)++] = off;
+	return 0;
+}
+
 int pdf_open(const unsigned char *buf, size_t len, struct pdf_doc **out, efos_err *e)
 {
 	*out = NULL;
@@ -534,20 +546,10 @@ int pdf_open(const unsigned char *buf, size_t len, struct pdf_doc **out, efos_er
 	if (find_startxref(buf, len, &off, e) != 0)
 		goto bad;
 	d->startxref = off;
-	bool pending_xrefstm = false;
-	size_t xrefstm = 0;
 	for (;;) {
-		for (size_t i = 0; i < nseen; i++)
-			if (seen[i] == off) {
-				efos_fail(e, EFOS_E_INVALID, "the PDF's xref sections refer to each other in a loop (/Prev)");
-				goto bad;
-			}
-		if (nseen == PDF_MAX_SECTIONS) {
-			efos_fail(e, EFOS_E_INVALID, "the PDF has more than %d xref sections", PDF_MAX_SECTIONS);
+		if (mark_seen(seen, &nseen, off, e) != 0)
 			goto bad;
-		}
-		seen[nseen++] = off;
-		struct pdf_obj *tr;
+		struct pdf_obj *tr, *hybrid;
 		const unsigned char *p = pdf_skip_ws(buf + off, buf + len);
 		bool table = pdf_keyword_at(p, buf + len, "xref");
 		if (table ? read_table(d, p, &tr, e) != 0 : read_xref_stream(d, off, &tr, e) != 0)
@@ -556,39 +558,16 @@ int pdf_open(const unsigned char *buf, size_t len, struct pdf_doc **out, efos_er
 			d->trailer = tr;
 			d->xref_stream = !table;
 		}
-		const struct pdf_obj *xs = pdf_dict_get(tr, "XRefStm");
-		const struct pdf_obj *prev = pdf_dict_get(tr, "Prev");
-		if (table && xs != NULL && !pending_xrefstm) {
-			/* Hybrid file: the stream's entries come after the table's, before /Prev. */
+		const struct pdf_obj *xs = pdf_dict_get(tr, "XRefStm"), *prev = pdf_dict_get(tr, "Prev");
+		if (table && xs != NULL) {
+			/* A hybrid file: the stream's entries come after the table's, before /Prev's. */
 			if (!int_in(xs, 0, (long long)len - 1)) {
 				efos_fail(e, EFOS_E_INVALID, "the PDF's /XRefStm is out of range");
 				goto bad;
 			}
-			xrefstm = (size_t)xs->i;
-			pending_xrefstm = prev != NULL;
-			if (pending_xrefstm && !int_in(prev, 0, (long long)len - 1)) {
-				efos_fail(e, EFOS_E_INVALID, "the PDF's /Prev is out of range");
+			if (mark_seen(seen, &nseen, (size_t)xs->i, e) != 0 ||
+			    read_xref_stream(d, (size_t)xs->i, &hybrid, e) != 0)
 				goto bad;
-			}
-			size_t after = prev ? (size_t)prev->i : 0;
-			struct pdf_obj *t2;
-			for (size_t i = 0; i < nseen; i++)
-				if (seen[i] == xrefstm) {
-					efos_fail(e, EFOS_E_INVALID, "the PDF's xref sections refer to each other in a loop");
-					goto bad;
-				}
-			if (nseen == PDF_MAX_SECTIONS) {
-				efos_fail(e, EFOS_E_INVALID, "the PDF has more than %d xref sections", PDF_MAX_SECTIONS);
-				goto bad;
-			}
-			seen[nseen++] = xrefstm;
-			if (read_xref_stream(d, xrefstm, &t2, e) != 0)
-				goto bad;
-			pending_xrefstm = false;
-			if (prev == NULL)
-				break;
-			off = after;
-			continue;
 		}
 		if (prev == NULL)
 			break;
