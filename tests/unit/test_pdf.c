@@ -1,7 +1,7 @@
 /* signer/pdf.c: the classic-table and xref-stream fixtures open and resolve (catalog, first
  * page, objects inside the object stream) and so does a hybrid file (/XRefStm); malformed files
- * are refused with EFOS_E_INVALID and a message: not a PDF, truncated, no trailer, a /Prev loop, huge counts, encrypted, a broken
- * xref stream, deep nesting. */
+ * are refused with EFOS_E_INVALID and a message: not a PDF, truncated, no trailer, a /Prev
+ * loop, huge counts, encrypted, a broken xref stream, deep nesting. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
