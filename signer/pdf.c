@@ -365,6 +365,9 @@ static int grow_x(struct pdf_doc *d, size_t need, efos_err *e)
 		return 0;
 	if (need > PDF_MAX_OBJECTS)
 		return efos_fail(e, EFOS_E_INVALID, "the PDF declares more than %d objects", PDF_MAX_OBJECTS);
+	/* An object takes a few bytes at least; numbers far beyond the file's size are made up. */
+	if (need > d->len / 2 + 1024)
+		return efos_fail(e, EFOS_E_INVALID, "the PDF declares %zu objects in %zu bytes", need, d->len);
 	struct xent *x = realloc(d->x, need * sizeof *x);
 	struct pdf_obj **c = x ? realloc(d->cache, need * sizeof *c) : NULL;
 	if (x == NULL || c == NULL) {
@@ -391,6 +394,23 @@ static int set_entry(struct pdf_doc *d, size_t num, unsigned char type, size_t o
 }
 
 /* A classic table at p ("xref" already matched); *trailer: its trailer dictionary. */
+/* An unsigned decimal number at *p (after whitespace), at most max. */
+static bool xref_num(const unsigned char **p, const unsigned char *end, unsigned long long max,
+		     unsigned long long *v)
+{
+	const unsigned char *q = pdf_skip_ws(*p, end), *start = q;
+	unsigned long long x = 0;
+	while (q < end && *q >= '0' && *q <= '9' && q - start < 20) {
+		x = x * 10 + (unsigned)(*q - '0');
+		q++;
+	}
+	if (q == start || x > max)
+		return false;
+	*v = x;
+	*p = q;
+	return true;
+}
+
 static int read_table(struct pdf_doc *d, const unsigned char *p, struct pdf_obj **trailer, efos_err *e)
 {
 	const unsigned char *end = d->buf + d->len;
@@ -399,21 +419,23 @@ static int read_table(struct pdf_doc *d, const unsigned char *p, struct pdf_obj 
 		p = pdf_skip_ws(p, end);
 		if (pdf_keyword_at(p, end, "trailer"))
 			break;
-		struct pdf_obj *s, *c;
-		if (pdf_parse_obj(d->arena, &p, end, &s, e) != 0 || pdf_parse_obj(d->arena, &p, end, &c, e) != 0 ||
-		    !int_in(s, 0, PDF_MAX_OBJECTS) || !int_in(c, 0, PDF_MAX_OBJECTS) || s->i + c->i > PDF_MAX_OBJECTS)
+		/* Entries are read as plain numbers, not as PDF objects: a table can be long. */
+		unsigned long long first, count;
+		if (!xref_num(&p, end, PDF_MAX_OBJECTS, &first) || !xref_num(&p, end, PDF_MAX_OBJECTS, &count) ||
+		    first + count > PDF_MAX_OBJECTS)
 			return efos_fail(e, EFOS_E_INVALID, "the PDF's xref table has a malformed subsection header");
-		for (long long i = 0; i < c->i; i++) {
-			struct pdf_obj *o, *g;
-			p = pdf_skip_ws(p, end);
-			if (pdf_parse_obj(d->arena, &p, end, &o, e) != 0 || pdf_parse_obj(d->arena, &p, end, &g, e) != 0 ||
-			    !int_in(o, 0, (long long)d->len) || !int_in(g, 0, 65535))
+		if (count > (unsigned long long)(end - p) / 18)
+			return efos_fail(e, EFOS_E_INVALID, "the PDF's xref table has fewer entries than its subsection "
+					 "header says");
+		for (unsigned long long i = 0; i < count; i++) {
+			unsigned long long off, gen;
+			if (!xref_num(&p, end, d->len, &off) || !xref_num(&p, end, 65535, &gen))
 				return efos_fail(e, EFOS_E_INVALID, "the PDF's xref table has a malformed entry");
 			p = pdf_skip_ws(p, end);
 			if (p >= end || (*p != 'n' && *p != 'f'))
 				return efos_fail(e, EFOS_E_INVALID, "the PDF's xref table has an entry that is neither n nor f");
 			bool used = *p++ == 'n';
-			if (set_entry(d, (size_t)(s->i + i), used ? X_DIRECT : X_FREE, (size_t)o->i, (unsigned)g->i, e) != 0)
+			if (set_entry(d, (size_t)(first + i), used ? X_DIRECT : X_FREE, (size_t)off, (unsigned)gen, e) != 0)
 				return -1;
 		}
 	}

@@ -196,4 +196,32 @@ __attribute__((unused)) static unsigned char *fx_pdf_acroform(size_t *len)
 	return o.b;
 }
 
+/* A classic-xref PDF of the given objects (objs[1..n-1]; objs[0] unused). */
+__attribute__((unused)) static unsigned char *fx_pdf_objects(const char *const *objs, int n, size_t *len)
+{
+	struct fx_buf o = { 0 };
+	size_t *off = calloc((size_t)n, sizeof *off);
+	char tmp[128];
+	fx_puts(&o, "%PDF-1.7\n");
+	for (int i = 1; i < n; i++) {
+		off[i] = o.n;
+		snprintf(tmp, sizeof tmp, "%d 0 obj\n", i);
+		fx_puts(&o, tmp);
+		fx_puts(&o, objs[i]);
+		fx_puts(&o, "\nendobj\n");
+	}
+	size_t xref = o.n;
+	snprintf(tmp, sizeof tmp, "xref\n0 %d\n0000000000 65535 f \n", n);
+	fx_puts(&o, tmp);
+	for (int i = 1; i < n; i++) {
+		snprintf(tmp, sizeof tmp, "%010zu 00000 n \n", off[i]);
+		fx_puts(&o, tmp);
+	}
+	snprintf(tmp, sizeof tmp, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%zu\n%%%%EOF\n", n, xref);
+	fx_puts(&o, tmp);
+	free(off);
+	*len = o.n;
+	return o.b;
+}
+
 #endif

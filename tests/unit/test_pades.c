@@ -369,6 +369,33 @@ static void test_bound_and_refusals(void **state)
 	assert_int_equal(pades_sign(&s, &p, &r, &e), -1);
 	assert_int_equal(e.code, EFOS_E_INVALID);
 	free(pdf);
+
+	/* Certified with no changes allowed: refused; with form filling and signing allowed: signed. */
+	const char *objs[] = {
+		NULL,
+		"<< /Type /Catalog /Pages 2 0 R /Perms << /DocMDP 4 0 R >> >>",
+		"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 100 100] >>",
+		"<< /Type /Sig /Reference [<< /Type /SigRef /TransformMethod /DocMDP /TransformParams "
+		"<< /Type /TransformParams /P 1 /V /1.2 >> >>] >>",
+	};
+	pdf = fx_pdf_objects(objs, 5, &len);
+	p.pdf = pdf;
+	p.pdf_len = len;
+	p.md = EVP_sha256();
+	assert_int_equal(pades_sign(&s, &p, &r, &e), -1);
+	assert_int_equal(e.code, EFOS_E_INVALID);
+	assert_non_null(strstr(e.msg, "DocMDP"));
+	free(pdf);
+	objs[4] = "<< /Type /Sig /Reference [<< /Type /SigRef /TransformMethod /DocMDP /TransformParams "
+		  "<< /Type /TransformParams /P 2 /V /1.2 >> >>] >>";
+	pdf = fx_pdf_objects(objs, 5, &len);
+	p.pdf = pdf;
+	p.pdf_len = len;
+	if (pades_sign(&s, &p, &r, &e) != 0)
+		fail_msg("DocMDP P 2: %s", e.msg);
+	pades_result_free(&r);
+	free(pdf);
 }
 
 int main(void)
