@@ -75,6 +75,8 @@ FUZZ_LIB_SRCS += signer/xades_fed.c signer/xades_props.c
 FUZZ_LIB_SRCS += signer/dss_request.c signer/dss_xml.c
 # fuzz_sp_response: the signing service's SP side (the HSM code is linked, never reached)
 FUZZ_LIB_SRCS += signer/sp_response.c signer/idp_md.c signer/sad_verify.c $(wildcard hsm/*.c)
+# fuzz_pdf: PDF reading and the PAdES update (with the CMS of seal.c)
+FUZZ_LIB_SRCS += signer/pdf.c signer/pdf_obj.c signer/pades.c signer/seal.c
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_BUILD)/%.o)
 FUZZ_BINS     := $(FUZZ_SRCS:tests/fuzz/%.c=$(FUZZ_BUILD)/%)
 

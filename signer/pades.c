@@ -226,6 +226,30 @@ size_t pades_contents_bound(const struct seal_signer *s, bool timestamp)
 	return n;
 }
 
+/* A certification signature that allows no changes (DocMDP /P 1, ISO 32000-1 12.8.2.2) would be
+ * broken by another signature: refuse rather than return a PDF that shows as altered. */
+static int check_docmdp(struct pdf_doc *d, struct pdf_obj *root, efos_err *e)
+{
+	struct pdf_obj *perms = pdf_resolve(d, pdf_dict_get(root, "Perms"), e);
+	struct pdf_obj *sig = perms ? pdf_resolve(d, pdf_dict_get(perms, "DocMDP"), e) : NULL;
+	struct pdf_obj *refs = sig ? pdf_resolve(d, pdf_dict_get(sig, "Reference"), e) : NULL;
+	if (refs == NULL || refs->type != PDF_ARRAY) {
+		efos_err_clear(e);   /* no certification signature (or none we can read): nothing to keep */
+		return 0;
+	}
+	for (size_t i = 0; i < refs->n && i < 16; i++) {
+		struct pdf_obj *r = pdf_resolve(d, refs->items[i], e);
+		struct pdf_obj *tp = r ? pdf_resolve(d, pdf_dict_get(r, "TransformParams"), e) : NULL;
+		struct pdf_obj *pv = tp ? pdf_dict_get(tp, "P") : NULL;
+		if (pdf_is_name(pdf_dict_get(r, "TransformMethod"), "DocMDP") && pv != NULL && pv->type == PDF_INT &&
+		    pv->i == 1)
+			return efos_fail(e, EFOS_E_INVALID, "the PDF is certified with no changes allowed (DocMDP, P 1): "
+					 "another signature would invalidate its certification");
+	}
+	efos_err_clear(e);
+	return 0;
+}
+
 /* Writes the update after the original bytes into o. */
 static int write_update(struct pdf_doc *d, const struct seal_signer *s, const struct pades_params *p,
 			struct out *o, struct update *u, efos_err *e)
@@ -237,7 +261,7 @@ static int write_update(struct pdf_doc *d, const struct seal_signer *s, const st
 	unsigned page_num, page_gen;
 	if (pdf_revision_info(d, &ri, e) != 0 || pdf_signatures(d, &sigs, &nsigs, e) != 0 ||
 	    pdf_root(d, &root, e) != 0 || pdf_first_page(d, &page_num, &page_gen, e) != 0 ||
-	    get_dict(d, page_num, "first page", &page, e) != 0)
+	    get_dict(d, page_num, "first page", &page, e) != 0 || check_docmdp(d, root, e) != 0)
 		return -1;
 	if (ri.size + 4 > 1000000)
 		return efos_fail(e, EFOS_E_INVALID, "the PDF has too many objects to add a signature");

@@ -365,6 +365,9 @@ static int grow_x(struct pdf_doc *d, size_t need, efos_err *e)
 		return 0;
 	if (need > PDF_MAX_OBJECTS)
 		return efos_fail(e, EFOS_E_INVALID, "the PDF declares more than %d objects", PDF_MAX_OBJECTS);
+	/* An object takes a few bytes at least; numbers far beyond the file's size are made up. */
+	if (need > d->len / 2 + 1024)
+		return efos_fail(e, EFOS_E_INVALID, "the PDF declares %zu objects in %zu bytes", need, d->len);
 	struct xent *x = realloc(d->x, need * sizeof *x);
 	struct pdf_obj **c = x ? realloc(d->cache, need * sizeof *c) : NULL;
 	if (x == NULL || c == NULL) {
@@ -391,6 +394,23 @@ static int set_entry(struct pdf_doc *d, size_t num, unsigned char type, size_t o
 }
 
 /* A classic table at p ("xref" already matched); *trailer: its trailer dictionary. */
+/* An unsigned decimal number at *p (after whitespace), at most max. */
+static bool xref_num(const unsigned char **p, const unsigned char *end, unsigned long long max,
+		     unsigned long long *v)
+{
+	const unsigned char *q = pdf_skip_ws(*p, end), *start = q;
+	unsigned long long x = 0;
+	while (q < end && *q >= '0' && *q <= '9' && q - start < 20) {
+		x = x * 10 + (unsigned)(*q - '0');
+		q++;
+	}
+	if (q == start || x > max)
+		return false;
+	*v = x;
+	*p = q;
+	return true;
+}
+
 static int read_table(struct pdf_doc *d, const unsigned char *p, struct pdf_obj **trailer, efos_err *e)
 {
 	const unsigned char *end = d->buf + d->len;
@@ -399,21 +419,23 @@ static int read_table(struct pdf_doc *d, const unsigned char *p, struct pdf_obj 
 		p = pdf_skip_ws(p, end);
 		if (pdf_keyword_at(p, end, "trailer"))
 			break;
-		struct pdf_obj *s, *c;
-		if (pdf_parse_obj(d->arena, &p, end, &s, e) != 0 || pdf_parse_obj(d->arena, &p, end, &c, e) != 0 ||
-		    !int_in(s, 0, PDF_MAX_OBJECTS) || !int_in(c, 0, PDF_MAX_OBJECTS) || s->i + c->i > PDF_MAX_OBJECTS)
+		/* Entries are read as plain numbers, not as PDF objects: a table can be long. */
+		unsigned long long first, count;
+		if (!xref_num(&p, end, PDF_MAX_OBJECTS, &first) || !xref_num(&p, end, PDF_MAX_OBJECTS, &count) ||
+		    first + count > PDF_MAX_OBJECTS)
 			return efos_fail(e, EFOS_E_INVALID, "the PDF's xref table has a malformed subsection header");
-		for (long long i = 0; i < c->i; i++) {
-			struct pdf_obj *o, *g;
-			p = pdf_skip_ws(p, end);
-			if (pdf_parse_obj(d->arena, &p, end, &o, e) != 0 || pdf_parse_obj(d->arena, &p, end, &g, e) != 0 ||
-			    !int_in(o, 0, (long long)d->len) || !int_in(g, 0, 65535))
+		if (count > (unsigned long long)(end - p) / 18)
+			return efos_fail(e, EFOS_E_INVALID, "the PDF's xref table has fewer entries than its subsection "
+					 "header says");
+		for (unsigned long long i = 0; i < count; i++) {
+			unsigned long long off, gen;
+			if (!xref_num(&p, end, d->len, &off) || !xref_num(&p, end, 65535, &gen))
 				return efos_fail(e, EFOS_E_INVALID, "the PDF's xref table has a malformed entry");
 			p = pdf_skip_ws(p, end);
 			if (p >= end || (*p != 'n' && *p != 'f'))
 				return efos_fail(e, EFOS_E_INVALID, "the PDF's xref table has an entry that is neither n nor f");
 			bool used = *p++ == 'n';
-			if (set_entry(d, (size_t)(s->i + i), used ? X_DIRECT : X_FREE, (size_t)o->i, (unsigned)g->i, e) != 0)
+			if (set_entry(d, (size_t)(first + i), used ? X_DIRECT : X_FREE, (size_t)off, (unsigned)gen, e) != 0)
 				return -1;
 		}
 	}
@@ -518,6 +540,18 @@ static int find_startxref(const unsigned char *buf, size_t len, size_t *off, efo
 	return efos_fail(e, EFOS_E_INVALID, "no startxref at the end of the PDF (it is truncated or not a PDF)");
 }
 
+/* Remembers an xref section's offset; a second visit is a loop. */
+static int mark_seen(size_t *seen, size_t *n, size_t off, efos_err *e)
+{
+	for (size_t i = 0; i < *n; i++)
+		if (seen[i] == off)
+			return efos_fail(e, EFOS_E_INVALID, "the PDF's xref sections refer to each other in a loop (/Prev)");
+	if (*n == PDF_MAX_SECTIONS)
+		return efos_fail(e, EFOS_E_INVALID, "the PDF has more than %d xref sections", PDF_MAX_SECTIONS);
+	seen[(*n)++] = off;
+	return 0;
+}
+
 int pdf_open(const unsigned char *buf, size_t len, struct pdf_doc **out, efos_err *e)
 {
 	*out = NULL;
@@ -534,20 +568,10 @@ int pdf_open(const unsigned char *buf, size_t len, struct pdf_doc **out, efos_er
 	if (find_startxref(buf, len, &off, e) != 0)
 		goto bad;
 	d->startxref = off;
-	bool pending_xrefstm = false;
-	size_t xrefstm = 0;
 	for (;;) {
-		for (size_t i = 0; i < nseen; i++)
-			if (seen[i] == off) {
-				efos_fail(e, EFOS_E_INVALID, "the PDF's xref sections refer to each other in a loop (/Prev)");
-				goto bad;
-			}
-		if (nseen == PDF_MAX_SECTIONS) {
-			efos_fail(e, EFOS_E_INVALID, "the PDF has more than %d xref sections", PDF_MAX_SECTIONS);
+		if (mark_seen(seen, &nseen, off, e) != 0)
 			goto bad;
-		}
-		seen[nseen++] = off;
-		struct pdf_obj *tr;
+		struct pdf_obj *tr, *hybrid;
 		const unsigned char *p = pdf_skip_ws(buf + off, buf + len);
 		bool table = pdf_keyword_at(p, buf + len, "xref");
 		if (table ? read_table(d, p, &tr, e) != 0 : read_xref_stream(d, off, &tr, e) != 0)
@@ -556,39 +580,16 @@ int pdf_open(const unsigned char *buf, size_t len, struct pdf_doc **out, efos_er
 			d->trailer = tr;
 			d->xref_stream = !table;
 		}
-		const struct pdf_obj *xs = pdf_dict_get(tr, "XRefStm");
-		const struct pdf_obj *prev = pdf_dict_get(tr, "Prev");
-		if (table && xs != NULL && !pending_xrefstm) {
-			/* Hybrid file: the stream's entries come after the table's, before /Prev. */
+		const struct pdf_obj *xs = pdf_dict_get(tr, "XRefStm"), *prev = pdf_dict_get(tr, "Prev");
+		if (table && xs != NULL) {
+			/* A hybrid file: the stream's entries come after the table's, before /Prev's. */
 			if (!int_in(xs, 0, (long long)len - 1)) {
 				efos_fail(e, EFOS_E_INVALID, "the PDF's /XRefStm is out of range");
 				goto bad;
 			}
-			xrefstm = (size_t)xs->i;
-			pending_xrefstm = prev != NULL;
-			if (pending_xrefstm && !int_in(prev, 0, (long long)len - 1)) {
-				efos_fail(e, EFOS_E_INVALID, "the PDF's /Prev is out of range");
+			if (mark_seen(seen, &nseen, (size_t)xs->i, e) != 0 ||
+			    read_xref_stream(d, (size_t)xs->i, &hybrid, e) != 0)
 				goto bad;
-			}
-			size_t after = prev ? (size_t)prev->i : 0;
-			struct pdf_obj *t2;
-			for (size_t i = 0; i < nseen; i++)
-				if (seen[i] == xrefstm) {
-					efos_fail(e, EFOS_E_INVALID, "the PDF's xref sections refer to each other in a loop");
-					goto bad;
-				}
-			if (nseen == PDF_MAX_SECTIONS) {
-				efos_fail(e, EFOS_E_INVALID, "the PDF has more than %d xref sections", PDF_MAX_SECTIONS);
-				goto bad;
-			}
-			seen[nseen++] = xrefstm;
-			if (read_xref_stream(d, xrefstm, &t2, e) != 0)
-				goto bad;
-			pending_xrefstm = false;
-			if (prev == NULL)
-				break;
-			off = after;
-			continue;
 		}
 		if (prev == NULL)
 			break;

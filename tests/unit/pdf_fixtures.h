@@ -151,4 +151,77 @@ static unsigned char *fx_pdf_xref_stream(size_t *len)
 	return o.b;
 }
 
+/* A PDF that already has a form: an inline /AcroForm with a text field, the page's /Annots by
+ * reference, an indirect /Length, /Info and /ID (what pades.c must carry over). */
+__attribute__((unused)) static unsigned char *fx_pdf_acroform(size_t *len)
+{
+	static const char *const objs[] = {
+		NULL,
+		"<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [6 0 R] /DA (/Helv 0 Tf 0 g) >> >>",
+		"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Contents 4 0 R /Annots 7 0 R >>",
+		NULL,
+		NULL,
+		"<< /FT /Tx /T (name) /V (\\(esc\\) \\101) /Type /Annot /Subtype /Widget /Rect [0 0 10 10] /P 3 0 R >>",
+		"[6 0 R]",
+		"<< /Producer <48656C6C6F> /Title (t#20) >>",
+	};
+	struct fx_buf o = { 0 };
+	size_t off[9] = { 0 };
+	char tmp[512];
+	fx_puts(&o, "%PDF-1.4\n");
+	for (int i = 1; i <= 8; i++) {
+		off[i] = o.n;
+		snprintf(tmp, sizeof tmp, "%d 0 obj\n", i);
+		fx_puts(&o, tmp);
+		if (i == 4)
+			snprintf(tmp, sizeof tmp, "<< /Length 5 0 R >>\nstream\n%s\nendstream", FX_CONTENT);
+		else if (i == 5)
+			snprintf(tmp, sizeof tmp, "%zu", strlen(FX_CONTENT));
+		else
+			snprintf(tmp, sizeof tmp, "%s", objs[i]);
+		fx_puts(&o, tmp);
+		fx_puts(&o, "\nendobj\n");
+	}
+	size_t xref = o.n;
+	fx_puts(&o, "xref\n0 9\n0000000000 65535 f\r\n");
+	for (int i = 1; i <= 8; i++) {
+		snprintf(tmp, sizeof tmp, "%010zu 00000 n\r\n", off[i]);
+		fx_puts(&o, tmp);
+	}
+	snprintf(tmp, sizeof tmp, "trailer\n<< /Size 9 /Root 1 0 R /Info 8 0 R /ID [<0102> <0304>] >>\nstartxref\n%zu\n%%%%EOF",
+		 xref);
+	fx_puts(&o, tmp);   /* no newline after %%EOF: the update must add one */
+	*len = o.n;
+	return o.b;
+}
+
+/* A classic-xref PDF of the given objects (objs[1..n-1]; objs[0] unused). */
+__attribute__((unused)) static unsigned char *fx_pdf_objects(const char *const *objs, int n, size_t *len)
+{
+	struct fx_buf o = { 0 };
+	size_t *off = calloc((size_t)n, sizeof *off);
+	char tmp[128];
+	fx_puts(&o, "%PDF-1.7\n");
+	for (int i = 1; i < n; i++) {
+		off[i] = o.n;
+		snprintf(tmp, sizeof tmp, "%d 0 obj\n", i);
+		fx_puts(&o, tmp);
+		fx_puts(&o, objs[i]);
+		fx_puts(&o, "\nendobj\n");
+	}
+	size_t xref = o.n;
+	snprintf(tmp, sizeof tmp, "xref\n0 %d\n0000000000 65535 f \n", n);
+	fx_puts(&o, tmp);
+	for (int i = 1; i < n; i++) {
+		snprintf(tmp, sizeof tmp, "%010zu 00000 n \n", off[i]);
+		fx_puts(&o, tmp);
+	}
+	snprintf(tmp, sizeof tmp, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%zu\n%%%%EOF\n", n, xref);
+	fx_puts(&o, tmp);
+	free(off);
+	*len = o.n;
+	return o.b;
+}
+
 #endif

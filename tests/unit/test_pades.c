@@ -319,6 +319,32 @@ static void test_xref_stream_ec_bt_then_second(void **state)
 	free(pdf);
 }
 
+static void test_existing_form(void **state)
+{
+	size_t len;
+	unsigned char *pdf = fx_pdf_acroform(&len);
+	struct pades_result r;
+	sign(ec_key, ec_cert, pdf, len, false, &r);
+	check_ours(&r, 1);
+	assert_true(openssl_verifies(r.pdf, r.pdf_len, 0));
+	int valid, total;
+	bool mismatch;
+	pdfsig(r.pdf, r.pdf_len, &valid, &total, &mismatch);
+	assert_int_equal(total, 1);
+	assert_int_equal(valid, 1);
+	/* The text field stays in the form and on the page; /Info and the first /ID are kept. */
+	const unsigned char *upd = r.pdf + len;
+	size_t ul = r.pdf_len - len;
+	assert_non_null(memmem(upd, ul, "/Fields [6 0 R ", 15));
+	assert_non_null(memmem(upd, ul, "/Annots [6 0 R ", 15));
+	assert_non_null(memmem(upd, ul, "/DA (/Helv 0 Tf 0 g)", 20));
+	assert_non_null(memmem(upd, ul, "/Info 8 0 R", 11));
+	assert_non_null(memmem(upd, ul, "/ID [<0102>", 11));
+	assert_true(upd[0] == '\n');   /* the original ended right after %%EOF */
+	pades_result_free(&r);
+	free(pdf);
+}
+
 static void test_bound_and_refusals(void **state)
 {
 	struct seal_signer s = { .cert = rsa_cert, .chain = chain, .key = rsa_key };
@@ -343,6 +369,33 @@ static void test_bound_and_refusals(void **state)
 	assert_int_equal(pades_sign(&s, &p, &r, &e), -1);
 	assert_int_equal(e.code, EFOS_E_INVALID);
 	free(pdf);
+
+	/* Certified with no changes allowed: refused; with form filling and signing allowed: signed. */
+	const char *objs[] = {
+		NULL,
+		"<< /Type /Catalog /Pages 2 0 R /Perms << /DocMDP 4 0 R >> >>",
+		"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 100 100] >>",
+		"<< /Type /Sig /Reference [<< /Type /SigRef /TransformMethod /DocMDP /TransformParams "
+		"<< /Type /TransformParams /P 1 /V /1.2 >> >>] >>",
+	};
+	pdf = fx_pdf_objects(objs, 5, &len);
+	p.pdf = pdf;
+	p.pdf_len = len;
+	p.md = EVP_sha256();
+	assert_int_equal(pades_sign(&s, &p, &r, &e), -1);
+	assert_int_equal(e.code, EFOS_E_INVALID);
+	assert_non_null(strstr(e.msg, "DocMDP"));
+	free(pdf);
+	objs[4] = "<< /Type /Sig /Reference [<< /Type /SigRef /TransformMethod /DocMDP /TransformParams "
+		  "<< /Type /TransformParams /P 2 /V /1.2 >> >>] >>";
+	pdf = fx_pdf_objects(objs, 5, &len);
+	p.pdf = pdf;
+	p.pdf_len = len;
+	if (pades_sign(&s, &p, &r, &e) != 0)
+		fail_msg("DocMDP P 2: %s", e.msg);
+	pades_result_free(&r);
+	free(pdf);
 }
 
 int main(void)
@@ -350,6 +403,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_classic_rsa),
 		cmocka_unit_test(test_xref_stream_ec_bt_then_second),
+		cmocka_unit_test(test_existing_form),
 		cmocka_unit_test(test_bound_and_refusals),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,7 +1,7 @@
 /* signer/pdf.c: the classic-table and xref-stream fixtures open and resolve (catalog, first
- * page, objects inside the object stream); malformed files are refused with EFOS_E_INVALID and
- * a message: not a PDF, truncated, no trailer, a /Prev loop, huge counts, encrypted, a broken
- * xref stream, deep nesting. */
+ * page, objects inside the object stream) and so does a hybrid file (/XRefStm); malformed files
+ * are refused with EFOS_E_INVALID and a message: not a PDF, truncated, no trailer, a /Prev
+ * loop, huge counts, encrypted, a broken xref stream, deep nesting. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -164,11 +164,58 @@ static void test_malformed(void **state)
 	free(pdf);
 }
 
+/* A hybrid file (ISO 32000-1 7.5.8.4): object 5 is only in the /XRefStm stream. */
+static void test_hybrid(void **state)
+{
+	struct fx_buf o = { 0 };
+	size_t off[7] = { 0 };
+	char tmp[512];
+	fx_puts(&o, "%PDF-1.5\n");
+	for (int i = 1; i <= 5; i++) {
+		off[i] = o.n;
+		snprintf(tmp, sizeof tmp, "%d 0 obj\n", i);
+		fx_puts(&o, tmp);
+		if (i == 4)
+			snprintf(tmp, sizeof tmp, "<< /Length %zu >>\nstream\n%s\nendstream", strlen(FX_CONTENT), FX_CONTENT);
+		else
+			snprintf(tmp, sizeof tmp, "%s", fx_dicts[i]);
+		fx_puts(&o, tmp);
+		fx_puts(&o, "\nendobj\n");
+	}
+	off[6] = o.n;
+	unsigned char row[4] = { 1, (unsigned char)(off[5] >> 8), (unsigned char)off[5], 0 };
+	fx_puts(&o, "6 0 obj\n<< /Type /XRef /Size 7 /W [1 2 1] /Index [5 1] /Length 4 >>\nstream\n");
+	fx_put(&o, row, 4);
+	fx_puts(&o, "\nendstream\nendobj\n");
+	size_t x = o.n;
+	fx_puts(&o, "xref\n0 5\n0000000000 65535 f \n");
+	for (int i = 1; i <= 4; i++) {
+		snprintf(tmp, sizeof tmp, "%010zu 00000 n \n", off[i]);
+		fx_puts(&o, tmp);
+	}
+	snprintf(tmp, sizeof tmp, "6 1\n%010zu 00000 n \ntrailer\n<< /Size 7 /Root 1 0 R /XRefStm %zu >>\n"
+		 "startxref\n%zu\n%%%%EOF\n", off[6], off[6], x);
+	fx_puts(&o, tmp);
+	struct pdf_doc *d;
+	efos_err e = { 0 };
+	const unsigned char *t;
+	size_t tl;
+	assert_int_equal(pdf_open(o.b, o.n, &d, &e), 0);
+	assert_int_equal(pdf_object_text(d, 5, 0, &t, &tl, &e), 0);
+	assert_non_null(memmem(t, tl, "/Helvetica", 10));
+	struct pdf_revision_info ri;
+	assert_int_equal(pdf_revision_info(d, &ri, &e), 0);
+	assert_false(ri.xref_stream);   /* the update will be a classic table, like the last section */
+	pdf_close(d);
+	free(o.b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fixtures),
 		cmocka_unit_test(test_malformed),
+		cmocka_unit_test(test_hybrid),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
