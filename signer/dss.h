@@ -129,6 +129,11 @@ struct dss_sign_request {
 	size_t sign_message_text_len;
 	struct dss_sign_task *tasks;
 	size_t n_tasks;
+	/* Set on a DSS_INTAKE_REFUSED request that is NOT authentic (unsigned, or its signature is
+	 * not the registered requester's) but names a registered requester and one of its registered
+	 * return URLs: the refusal may be posted there, but nothing of it may be recorded as the
+	 * requester's (RequestID replay state, ...). */
+	bool unauthenticated;
 };
 
 #endif

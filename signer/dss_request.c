@@ -47,6 +47,7 @@ struct intake {
 	xmlNodePtr request_time, conditions, signer, idp, authn_profile, requester, service, sig_alg,
 		cert_props, sign_message, other_info;
 	struct dss_requester rq;
+	const char *auth_failure;   /* why the signature did not authenticate the requester, or NULL */
 	struct dss_sign_request *r;
 	struct dss_result *res;
 	efos_err *e;
@@ -230,7 +231,7 @@ static int shape(struct intake *t)
 	}
 	struct seq_item oi[] = {
 		{ DSS_NS_CSIG, "SignRequestExtension", 1, 1, &t->ext, NULL },
-		{ DSS_NS_DS, "Signature", 1, 1, &t->sig, NULL },
+		{ DSS_NS_DS, "Signature", 0, 1, &t->sig, NULL },   /* absent: answered, see authenticate() */
 	};
 	if (walk_seq(t->oi, oi, 2, why, sizeof why) < 0)
 		return untrusted(t, DSS_MINOR_NOT_SUPPORTED, "SignRequest: %s", why);
@@ -325,11 +326,13 @@ static int authenticate(struct intake *t)
 		free(requester);
 		return -1;
 	}
-	if (xml_dsig_verify_element(t->root, t->sig, t->rq.keys, t->rq.n_keys, &xml_dsig_policy_dss, t->e) == NULL) {
-		free(requester);
-		return untrusted(t, DSS_MINOR_SECURITY_VIOLATION,
-				 "The SignRequest's signature is not valid for the requester's registered keys");
-	}
+	/* A registered requester whose request is unsigned or not signed by its key: the request is
+	 * not authentic, but the refusal may still go to one of the requester's registered return
+	 * URLs (answerable() checks it), which can only tell the real requester that its name was used. */
+	if (t->sig == NULL)
+		t->auth_failure = "The SignRequest is not signed (the requester must sign it: spec §7.2)";
+	else if (xml_dsig_verify_element(t->root, t->sig, t->rq.keys, t->rq.n_keys, &xml_dsig_policy_dss, t->e) == NULL)
+		t->auth_failure = "The SignRequest's signature is not valid for the requester's registered keys";
 	t->r->requester = requester;
 	return 0;
 }
@@ -964,7 +967,11 @@ int dss_request_parse(const char *xml, size_t len, const struct dss_intake_opts 
 		rc = authenticate(&t);
 	if (rc == 0)
 		rc = answerable(&t);
-	/* From here the request is authentic and can be answered: refusals are posted back. */
+	/* From here the request can be answered: refusals are posted back. */
+	if (rc == 0 && t.auth_failure != NULL) {
+		t.r->unauthenticated = true;
+		rc = refuse(&t, DSS_MAJOR_REQUESTER, DSS_MINOR_SECURITY_VIOLATION, "%s", t.auth_failure);
+	}
 	if (rc == 0)
 		rc = check_profile_id_version(&t);
 	if (rc == 0)

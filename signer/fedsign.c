@@ -268,7 +268,12 @@ static void handle_request(struct http_request *req, struct http_response *resp)
 	int rc = dss_request_parse((const char *)xml, xml_len, &o, &r, &res, &e);
 	if (rc < 0) {
 		log_warn("signing service: untrusted SignRequest refused: %s", e.msg);
-		error_page(resp, 400, res.message[0] ? res.message : "The signature request could not be trusted.");
+		/* Nobody's return URL can be trusted with it: the DSS result goes on the page. */
+		char page[sizeof res.message + 256];
+		snprintf(page, sizeof page, "%s (DSS result: %s%s%s)",
+			 res.message[0] ? res.message : "The signature request could not be trusted.", res.major,
+			 res.minor ? " " : "", res.minor ? res.minor : "");
+		error_page(resp, 400, page);
 		goto out;
 	}
 	if (db_acquire(g->ctx->db, &c, &e) != 0) {
@@ -277,6 +282,15 @@ static void handle_request(struct http_request *req, struct http_response *resp)
 		goto out;
 	}
 	maybe_sweep(c);
+	if (rc == DSS_INTAKE_REFUSED && r->unauthenticated) {
+		/* not the requester's request: answered, audited, but no RequestID is taken */
+		log_warn("signing service: SignRequest %s in the name of %s refused: %s", r->request_id, r->requester,
+			 res.message);
+		refusal_details(details, sizeof details, &res);
+		audit_event(c, "sign.refused", "denied", r->requester, r->request_id, details);
+		post_result(resp, r->return_url, relay, r->request_id, r->version, &res);
+		goto out;
+	}
 	struct fedsign_tx_new t = {
 		.requester = r->requester,
 		.request_id = r->request_id,

@@ -13,7 +13,8 @@
 #      no efos-sig-* key is left in the HSM
 #   2b. a PDF: the PAdES the client assembles verifies with pdfsig (its output lines) and with
 #      openssl cms over the ByteRange; the signed attributes carry signingCertificateV2
-#   3. refusals: unsigned, wrongly signed, unknown requester (error page, nothing posted);
+#   3. refusals: unsigned and wrongly signed (security-violation posted to the registered return
+#      URL, RequestID not taken), unknown requester (error page with the DSS result, nothing posted);
 #      expired (req-expired), replayed RequestID (RequesterError), cancel on the sign-message
 #      page (user-cancel), csig:Signer naming another person (user-mismatch)
 . "$(dirname "$0")/lib.sh"
@@ -248,16 +249,24 @@ if $PY "$CLIENT" assemble --state "$T/pdf" --response "$T/resp.b64" --out "$T/si
 else fail "the client assembles the PAdES document" "$(tail -5 "$T/pdfasm.log")"; fi
 
 # ---- 3. refusals ------------------------------------------------------------------------------------------
+# not authentic, but in a registered requester's name and to its registered return URL: the
+# security-violation refusal goes back there (nothing else is sent, and the RequestID is not taken)
 prepare unsigned --unsigned && post_request unsigned
-expect_eq "unsigned request: an error page (400), nothing posted" "$B_CODE $(b_form_field EidSignResponse)" "400 "
+expect_match "unsigned request: RequesterError security-violation posted back" "$(result_of_page)" \
+	"RequesterError.*security-violation.*not signed"
 prepare wrongkey --sign-key "$RQ/other.key" && post_request wrongkey
-expect_eq "wrongly signed request: an error page (400)" "$B_CODE $(b_form_field EidSignResponse)" "400 "
+expect_match "wrongly signed request: RequesterError security-violation posted back" "$(result_of_page)" \
+	"RequesterError.*security-violation.*not valid"
+prepare wrongkey2 --sign-key "$RQ/other.key" --request-id "$(cat "$T/wrongkey/id")" && post_request wrongkey2
+expect_match "... its RequestID was not taken (the same ID again: still security-violation, not a replay)" \
+	"$(result_of_page)" "security-violation"
 mkdir -p "$T/unknown"
 printf '<doc/>\n' >"$T/unknown/doc.xml"
 $PY "$CLIENT" prepare --type xml --doc "$T/unknown/doc.xml" --state "$T/unknown" --key "$RQ/other.key" --cert "$RQ/other.crt" \
 	--requester "https://unknown.example/app" --service "$SIG_ID" --idp "$IDP_ID" --return-url "$RETURN_URL" >/dev/null 2>&1 &&
 	post_request unknown
-expect_eq "unknown requester: an error page (400)" "$B_CODE $(b_form_field EidSignResponse)" "400 "
+expect_eq "unknown requester: an error page (400), nothing posted" "$B_CODE $(b_form_field EidSignResponse)" "400 "
+expect_match "... the page gives the DSS result" "$(b_text)" "RequesterError.*security-violation"
 prepare expired --age 900 && post_request expired
 expect_match "expired request: req-expired posted back" "$(result_of_page)" "RequesterError.*req-expired"
 prepare replay --request-id "$(cat "$T/ok/id")"

@@ -1,6 +1,8 @@
 /* signer/dss_request + signer/dss_response: SignRequests built and signed here (SoftHSM keys
  * through hsm_xmldsig_sign_enveloped, URI="") are accepted with every field read, or refused with the
- * DSS result of docs/signing-service.md "SignRequest checks"; untrusted ones (unsigned, another
+ * DSS result of docs/signing-service.md "SignRequest checks"; unauthenticated ones (unsigned or
+ * signed by another key, for a registered requester and return URL: security-violation, flagged);
+ * untrusted ones (unsigned, another
  * key, unknown requester, unregistered return URL, signature not last, wrapped) give -1.
  * SignResponses validate against the DSS core + EidCentralSigDssExt schemas (xmllint,
  * tests/schemas/dss-efos.xsd), verify with core/xml's strict verifier and `xmlsec1 --verify`,
@@ -276,6 +278,36 @@ static void expect_untrusted_xml(const char *xml, const char *needle)
 		fail_msg("error \"%s\" / \"%s\" lacks \"%s\"", e.msg, res.message, needle);
 }
 
+/* Not authentic, but in the name of a registered requester and to one of its return URLs: the
+ * security-violation refusal may be posted there, flagged unauthenticated (nothing of it is the
+ * requester's: no RequestID is taken). */
+static void expect_unauthenticated_xml(const char *xml, const char *needle)
+{
+	struct dss_sign_request *r = NULL;
+	struct dss_result res;
+	efos_err e = { 0 };
+	int rc = parse(xml, NULL, &r, &res, &e);
+	if (rc != DSS_INTAKE_REFUSED)
+		fail_msg("expected an unauthenticated refusal (%s), got %d: %s", needle, rc, e.msg);
+	assert_non_null(r);
+	assert_true(r->unauthenticated);
+	assert_string_equal(res.major, DSS_MAJOR_REQUESTER);
+	assert_non_null(res.minor);
+	assert_string_equal(res.minor, DSS_MINOR_SECURITY_VIOLATION);
+	assert_string_equal(r->return_url, RETURN_URL);
+	assert_non_null(r->request_id);
+	if (strstr(res.message, needle) == NULL)
+		fail_msg("message \"%s\" lacks \"%s\"", res.message, needle);
+	dss_request_free(r);
+}
+
+static void expect_unauthenticated(const struct req *q, const char *needle)
+{
+	char *xml = signed_request(q);
+	expect_unauthenticated_xml(xml, needle);
+	free(xml);
+}
+
 static void expect_untrusted(const struct req *q, const char *needle)
 {
 	char *xml = signed_request(q);
@@ -500,9 +532,12 @@ static void test_untrusted(void **state)
 	q = (struct req){ .requester = "https://unknown.example/sp" };
 	expect_untrusted(&q, "not registered");
 	q = (struct req){ .unsigned_ = true };
-	expect_untrusted(&q, "ds:Signature");
+	expect_unauthenticated(&q, "not signed");
 	q = (struct req){ .key = KOTHER };
-	expect_untrusted(&q, "signature is not valid");
+	expect_unauthenticated(&q, "signature is not valid");
+	/* unsigned and to an unregistered URL: nobody to answer */
+	q = (struct req){ .unsigned_ = true, .audience = "https://evil.example/collect" };
+	expect_untrusted(&q, "not registered");
 	expect_untrusted_xml("not xml", "XML");
 	expect_untrusted_xml("<a/>", "not a dss:SignRequest");
 }
@@ -512,7 +547,7 @@ static void test_untrusted_tampered(void **state)
 	struct req q = { 0 };
 	/* content changed after signing */
 	char *xml = replace(signed_request(&q), TBS_CMS_B64, "MQswCQYDVQQGEwJOTw==");
-	expect_untrusted_xml(xml, "signature is not valid");
+	expect_unauthenticated_xml(xml, "signature is not valid");
 	free(xml);
 	/* the signature not last in OptionalInputs */
 	xml = replace(signed_request(&q), "</dss:OptionalInputs>", "<dss:AdditionalProfile>urn:x</dss:AdditionalProfile></dss:OptionalInputs>");
@@ -543,7 +578,7 @@ static void test_untrusted_tampered(void **state)
 	outer = request_xml(&evil2);
 	assert_true(asprintf(&moved, "%.*s</dss:OptionalInputs>", siglen, sig) > 0);
 	outer = replace(outer, "</dss:OptionalInputs>", moved);
-	expect_untrusted_xml(outer, "signature is not valid");
+	expect_unauthenticated_xml(outer, "signature is not valid");
 	free(moved);
 	free(outer);
 	/* a second ds:Signature hidden in OtherRequestInfo */
@@ -553,7 +588,7 @@ static void test_untrusted_tampered(void **state)
 	free(xml);
 	/* an ID look-alike attribute */
 	xml = replace(signed_request(&q), "<csig:SignTasks>", "<csig:SignTasks ID=\"x1\">");
-	expect_untrusted_xml(xml, "signature is not valid");
+	expect_unauthenticated_xml(xml, "signature is not valid");
 	free(xml);
 	free(orig);
 }
