@@ -260,6 +260,8 @@ static int exchange(struct conn *c, const struct url *u, bool post, struct resp 
 		return -1;
 
 	r->len = 0;
+	if (r->buf != NULL)
+		r->buf[0] = '\0';   /* the previous answer must not be parsed again */
 	r->location[0] = '\0';
 	char *eoh;
 	while ((eoh = r->buf ? strstr(r->buf, "\r\n\r\n") : NULL) == NULL)
@@ -390,7 +392,7 @@ static int one_op(struct worker *w, const char *start_url)
 			continue;
 		}
 		if (w->r.status != 200) {
-			report_error("answer %d: %.300s", w->r.status, w->r.body ? w->r.body : "");
+			report_error("answer %d: %.4000s", w->r.status, w->r.body ? w->r.body : "");
 			goto out;
 		}
 		if (opt.expect != NULL && (w->r.body == NULL || memmem(w->r.body, w->r.body_len, opt.expect,

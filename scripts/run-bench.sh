@@ -117,6 +117,11 @@ export EFOS_BENCH_HSM_TOKEN=${EFOS_BENCH_HSM_TOKEN:-$EFOS_TEST_HSM_TOKEN}
 export EFOS_BENCH_HSM_PIN=${EFOS_BENCH_HSM_PIN:-$EFOS_TEST_HSM_PIN}
 cleanup() {
 	if [ "${EFOS_BENCH_KEEP:-0}" != 1 ]; then
+		# the efosd (and peers) that the rows share (bench/lib-bench.sh)
+		for p in "$benchdir"/*/efosd.pid "$benchdir"/*/run/httpd.pid; do
+			[ -s "$p" ] && kill "$(cat "$p")" 2>/dev/null
+		done
+		sleep 0.5
 		scripts/testenv.sh down "$benchdir" >/dev/null 2>&1
 	else
 		say "run-bench: environment left running: . $envfile"
@@ -241,7 +246,7 @@ report=$results/latest.md.tmp
 others=()
 for b in "$BUILD"/bench/bench_* bench/*.sh; do
 	[ -e "$b" ] || continue
-	name=$(basename "$b"); name=${name%.sh}; name=${name#bench_}
+	name=$(basename "$b"); name=${name%.sh}; name=${name#bench_}; name=${name#[0-9]-}
 	[ "$name" = sign_limit ] && continue
 	case $name in *.o|*.d) continue;; esac
 	[ -x "$b" ] || [ "${b%.sh}" != "$b" ] || continue
@@ -252,7 +257,7 @@ done
 section=2
 other_failed=0
 for b in "${others[@]}"; do
-	name=$(basename "$b"); name=${name%.sh}; name=${name#bench_}
+	name=$(basename "$b"); name=${name%.sh}; name=${name#bench_}; name=${name#[0-9]-}
 	out=$raw/$name.out
 	say "run-bench: $section. $name"
 	if [ "${b%.sh}" != "$b" ]; then bash "$b" | tee "$out"; else "$b" | tee "$out"; fi

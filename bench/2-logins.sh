@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Row group 2, logins (bench/README.md): complete SP-initiated logins over HTTPS with keep-alive
+# for a user who already has an SSO session, each with a fresh signed AuthnRequest (made before
+# the timed part): GET /idp/sso/redirect → 302 /idp/login/next → 200 with the auto-POST form
+# carrying a signed Response with an encrypted assertion (AES-256-GCM, RSA-OAEP). Only answers
+# with a SAMLResponse form count. Concurrency 1, 16, 64 (EFOS_BENCH_LOGIN_CONCURRENCY), each
+# EFOS_BENCH_SECONDS (30). Then the same login with a full card login per request: a new TLS
+# handshake on the mTLS listener signed by the card key in its token.
+. "$EFOS_TOP/bench/lib-bench.sh"
+bench_env_up || { echo "note logins skipped: the benchmark efosd could not be set up (see bench/results/raw)"; exit 1; }
+secs=$(bench_seconds)
+# enough requests for the fastest plausible rate; a row that runs out says so (exhausted=1)
+per_row=$(awk -v s="$secs" -v r="${EFOS_BENCH_LOGIN_MAXRATE:-1500}" -v w="$(bench_warmup)" 'BEGIN { printf "%d", (s + w) * r }')
+lim_c1=XMLDSIG_HSM_RSA2048_T1
+status=0
+for c in ${EFOS_BENCH_LOGIN_CONCURRENCY:-1 16 64}; do
+	reqs=$T/authnreqs-c$c.txt
+	n=$per_row; [ "$c" = 1 ] && n=$((per_row / 2 + 100))
+	bench_authnreqs "$n" "$reqs" || { echo "note logins c=$c: generating AuthnRequests failed"; status=1; continue; }
+	line=$(bench_load --urls "$reqs" --cookie "$BENCH_SSO_COOKIE" --follow 3 --expect 'name="SAMLResponse"' \
+		--concurrency "$c" 2>"$T/loadgen-c$c.err")
+	rm -f "$reqs"
+	[ -n "$line" ] || { echo "note logins c=$c: the load generator failed: $(head -3 "$T/loadgen-c$c.err" | tr '\n' ' ')"; status=1; continue; }
+	lim=XMLDSIG_HSM_RSA2048_T2; [ "$c" = 1 ] && lim=$lim_c1
+	echo "result bench=logins case=SSO_session,_concurrency_$c value=$(bench_field "$line" ops_per_s) unit=logins/s limit=$lim" \
+		"p50_ms=$(bench_field "$line" p50_ms) p99_ms=$(bench_field "$line" p99_ms) errors=$(bench_field "$line" errors)" \
+		"ok=$(bench_field "$line" ok) exhausted=$(bench_field "$line" exhausted)"
+	[ "$(bench_field "$line" errors)" = 0 ] || { echo "note logins c=$c: errors: $(head -2 "$T/loadgen-c$c.err" | tr '\n' ' ' | cut -c1-300)"; }
+done
+
+# the full card login per request: no SSO cookie; the card step on the mTLS listener with a new
+# TLS handshake each time (the card's key signs it through its PKCS#11 token)
+cc=${EFOS_BENCH_CARD_CONCURRENCY:-16}
+reqs=$T/authnreqs-card.txt
+bench_authnreqs "$(awk -v s="$secs" 'BEGIN { printf "%d", (s + 3) * 800 }')" "$reqs"
+mtls_origin=${T_MTLS_URL#https://}
+line=$(EFOS_LOADGEN_PIN=$CREDS_CARD_PIN bench_load --urls "$reqs" --follow 4 --expect 'name="SAMLResponse"' \
+	--concurrency "$cc" --fresh-tls "$mtls_origin" --cert "$CREDS_CARD_AUTH_PEM" \
+	--key-uri "$BENCH_CARD_KEY_URI" --module "$EFOS_TEST_HSM_MODULE" 2>"$T/loadgen-card.err")
+rm -f "$reqs"
+if [ -n "$line" ]; then
+	echo "result bench=logins case=card_login_per_request,_concurrency_$cc value=$(bench_field "$line" ops_per_s) unit=logins/s" \
+		"limit=XMLDSIG_HSM_RSA2048_T2 p50_ms=$(bench_field "$line" p50_ms) p99_ms=$(bench_field "$line" p99_ms)" \
+		"errors=$(bench_field "$line" errors) ok=$(bench_field "$line" ok)"
+	[ "$(bench_field "$line" errors)" = 0 ] || echo "note card logins: errors: $(head -2 "$T/loadgen-card.err" | tr '\n' ' ' | cut -c1-300)"
+else
+	echo "note card logins: the load generator failed: $(head -3 "$T/loadgen-card.err" | tr '\n' ' ')"; status=1
+fi
+echo "note logins: a closed loop of N clients, no think time; one login = GET /idp/sso/redirect (intake, AuthnRequest signature check, replay cache, SSO session, audit) + GET /idp/login/next (release, assertion signed in the HSM, encrypted for the SP); SSO row with the SSO cookie and the notice remembered; card row: + GET /idp/login/card on a new mTLS connection (card key in SoftHSM, EC P-256)"
+exit $status

@@ -1,0 +1,98 @@
+# Shared helpers of the benchmark rows (bench/*.sh, run by scripts/run-bench.sh). Source it.
+#
+#   bench_env_up       one efosd for all rows (roles ca idp admin metadata signer), set up on first
+#                      use and reused by the later rows (scripts/run-bench.sh stops it): the EFOS
+#                      CAs, an RSA-2048 IdP key in the HSM, a registered SP that asks for
+#                      encrypted assertions (AES-256-GCM, RSA-OAEP), an enrolled card, an SSO
+#                      session for that card (BENCH_SSO_COOKIE) and the notice remembered for the SP.
+#   bench_seconds      EFOS_BENCH_SECONDS (default 30): the length of each load row
+#   bench_load ARGS    build/bench/loadgen with the bench's CA; prints its result line
+#   bench_field LINE KEY   a key=value field of a loadgen line
+#   bench_rss PID      resident set size in MB
+#   bench_authnreqs N FILE   N fresh signed AuthnRequests for the bench SP
+#
+# Reuses the test helpers (tests/integration/lib.sh, lib-creds.sh, tests/peers/lib-peers.sh) on
+# the benchmark environment (EFOS_BENCH_ENV), so the set-up is the one the interop tests check.
+export EFOS_TEST_ENV=${EFOS_BENCH_ENV:?run through scripts/run-bench.sh (make bench)}
+. "$EFOS_TOP/tests/integration/lib.sh"
+. "$EFOS_TOP/tests/integration/lib-creds.sh"
+. "$EFOS_TOP/tests/peers/lib-peers.sh"
+set +e
+BENCH_STATE=$EFOS_TEST_DIR/bench-efosd
+LOADGEN=$EFOS_BUILD/bench/loadgen
+
+bench_seconds() { printf '%s' "${EFOS_BENCH_SECONDS:-30}"; }
+bench_warmup() { awk -v s="$(bench_seconds)" 'BEGIN { w = s / 10; if (w > 3) w = 3; if (w < 0.5) w = 0.5; print w }'; }
+bench_field() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1; }
+bench_rss() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null; }
+bench_hwm() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null; }
+bench_load() { "$LOADGEN" --cacert "$T_TLS/ca.crt" --warmup "$(bench_warmup)" --duration "$(bench_seconds)" "$@"; }
+
+bench_authnreqs() {
+	python3 "$EFOS_TOP/bench/tools/mk-authnreqs.py" "$T_URL/idp/sso/redirect" "$BENCH_SP_ID" "$BENCH_SP_ACS" \
+		--key "$BENCH_STATE/sp.key" -n "$1" >"$2"
+}
+
+bench_efosd_alive() { [ -s "$BENCH_STATE/env" ] && kill -0 "$(cat "$BENCH_STATE/efosd.pid" 2>/dev/null)" 2>/dev/null; }
+
+bench_env_up() {
+	if bench_efosd_alive; then
+		. "$BENCH_STATE/env"
+		T=$BENCH_STATE; T_LOG=$T/efosd.log; t_tls
+		return 0
+	fi
+	T_NAME=bench
+	T=$BENCH_STATE
+	rm -rf "$T"; mkdir -p "$T"; chmod 0755 "$T"
+	T_LOG=$T/efosd.log
+	t_tls && t_probe_key || return 1
+	# the SP: its own RSA-2048 key (signs the AuthnRequests, receives the encrypted assertions)
+	BENCH_SP_ID=https://sp.bench.example.se/sp
+	BENCH_SP_ACS=https://sp.bench.example.se/acs
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/sp.key" -out "$T/sp.crt" -days 30 \
+		-subj "/CN=bench SP" 2>/dev/null || return 1
+	local b64
+	b64=$(sed '/-----/d' "$T/sp.crt" | tr -d '\n')
+	cat >"$T/sp-base.xml" <<-XML
+	<?xml version="1.0" encoding="UTF-8"?>
+	<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="$BENCH_SP_ID">
+	<md:SPSSODescriptor AuthnRequestsSigned="true" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+	<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>$b64</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+	<md:KeyDescriptor use="encryption"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>$b64</ds:X509Certificate></ds:X509Data></ds:KeyInfo>
+	<md:EncryptionMethod Algorithm="http://www.w3.org/2009/xmlenc11#aes256-gcm"/>
+	<md:EncryptionMethod Algorithm="http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"/>
+	</md:KeyDescriptor>
+	<md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</md:NameIDFormat>
+	<md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="$BENCH_SP_ACS" index="0"/>
+	</md:SPSSODescriptor>
+	</md:EntityDescriptor>
+	XML
+	peers_sp_metadata "$T/sp-base.xml" "$T/sp-metadata.xml" "Mättjänsten" "The benchmark service" \
+		--ec "$EC_LOA4_PNR" --ec "$EC_LOA4_ORGID" --ec "$EC_CONTRACT" || return 1
+	peers_efosd_setup "$T/sp-metadata.xml" >"$T/setup.log" 2>&1 || { cat "$T/setup.log" >&2; return 1; }
+	sleep 2
+	bench_rss "$T_PID" >"$T/rss-idle"
+
+	# one card login with the notice remembered: the SSO session the login rows reuse
+	b_jar setup
+	b_walk "$(python3 "$PEERS_BIN/mk-authnreq.py" "$T_URL/idp/sso/redirect" "$BENCH_SP_ID" "$BENCH_SP_ACS" --key "$T/sp.key")"
+	if [ "$(b_form_action)" = /idp/login/consent ]; then
+		b_post "$(b_origin "$B_URL")/idp/login/consent" --data-urlencode "tx=$(b_form_field tx)" \
+			--data-urlencode "csrf=$(b_form_field csrf)" --data-urlencode lang=en \
+			--data-urlencode action=continue --data-urlencode remember=1
+	fi
+	if [ -z "$(b_form_field SAMLResponse)" ]; then
+		echo "bench_env_up: the set-up login did not end in a SAML Response ($B_CODE): $(b_text | head -c 300)" >&2
+		return 1
+	fi
+	local cookie
+	cookie=$(awk -v n=efos_idp_sso '$6 == n { print $6 "=" $7 }' "$B_JAR" | tail -1)
+	[ -n "$cookie" ] || { echo "bench_env_up: no SSO cookie after the card login" >&2; return 1; }
+	{
+		declare -p T_URL T_MTLS_URL T_CONF T_PID T_DBNAME T_PG T_PG_SUPER BENCH_SP_ID BENCH_SP_ACS CARD
+		declare -p CREDS_CARD_AUTH_PEM CREDS_CARD_SIGN_PEM CREDS_ROOT_PEM CREDS_CARD_PEM CREDS_CARD_ID
+		echo "BENCH_SSO_COOKIE='$cookie'"
+		echo "BENCH_CARD_KEY_URI='pkcs11:token=$CARD;object=auth;type=private'"
+	} >"$T/env.tmp" && mv "$T/env.tmp" "$T/env"
+	. "$T/env"
+}
