@@ -33,6 +33,25 @@ bench_authnreqs() {
 		--key "$BENCH_STATE/sp.key" -n "$1" >"$2"
 }
 
+# The seal API and the TSA on the same efosd (role signer): an RSA-2048 seal key "rsa" of the
+# demo organisation, an API client bound to it (file key), an RSA-2048 TSA key in the HSM; then
+# efosd restarts with the role.
+bench_signer_setup() {
+	local org=${CREDS_DEMO_ORGNR:-2021000001} tsa_uri
+	tsa_uri=$("$EFOSCTL" -c "$T_CONF" hsm keygen --label "bench-tsa-$$" --type rsa:2048) || return 1
+	creds_issue tsa "$T/tsa.pem" --key-uri "$tsa_uri" --cn "EFOS Bench TSA" --o EFOS || return 1
+	cat "$T/tsa.pem" "$CREDS_SIGN_PEM" "$CREDS_ROOT_PEM" >"$T/tsa-chain.pem" 2>/dev/null ||
+		cat "$T/tsa.pem" "$CREDS_ROOT_PEM" >"$T/tsa-chain.pem"
+	printf 'signer.tsa_key = %s\nsigner.tsa_cert = %s\nsigner.tsa_policy = 1.2.3.4.5\n' "$tsa_uri" "$T/tsa-chain.pem" >>"$T_CONF"
+	"$EFOSCTL" -c "$T_CONF" seal key add --org "$org" --name rsa --type rsa:2048 --out "$T/seal-rsa.pem" || return 1
+	creds_csr "$T/api.key" "$T/api.csr" "/CN=bench-api" &&
+		creds_issue api-client "$T/api.pem" --csr "$T/api.csr" --cn bench-api --o Demo-myndigheten --org-id "$org" --c SE &&
+		"$EFOSCTL" -c "$T_CONF" seal client add --cert "$T/api.pem" --org "$org" --keys rsa || return 1
+	efosd_stop
+	sed -i 's/^node\.roles = .*/node.roles = ca idp admin metadata signer/' "$T_CONF"
+	efosd_start "$T_CONF"
+}
+
 bench_efosd_alive() { [ -s "$BENCH_STATE/env" ] && kill -0 "$(cat "$BENCH_STATE/efosd.pid" 2>/dev/null)" 2>/dev/null; }
 
 bench_env_up() {
@@ -70,6 +89,7 @@ bench_env_up() {
 	peers_sp_metadata "$T/sp-base.xml" "$T/sp-metadata.xml" "Mättjänsten" "The benchmark service" \
 		--ec "$EC_LOA4_PNR" --ec "$EC_LOA4_ORGID" --ec "$EC_CONTRACT" || return 1
 	peers_efosd_setup "$T/sp-metadata.xml" >"$T/setup.log" 2>&1 || { cat "$T/setup.log" >&2; return 1; }
+	bench_signer_setup >>"$T/setup.log" 2>&1 || { tail -20 "$T/setup.log" >&2; return 1; }
 	sleep 2
 	bench_rss "$T_PID" >"$T/rss-idle"
 
