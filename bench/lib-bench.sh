@@ -108,11 +108,13 @@ bench_env_up() {
 	local cookie
 	cookie=$(awk -v n=efos_idp_sso '$6 == n { print $6 "=" $7 }' "$B_JAR" | tail -1)
 	[ -n "$cookie" ] || { echo "bench_env_up: no SSO cookie after the card login" >&2; return 1; }
-	{
-		declare -p T_URL T_MTLS_URL T_CONF T_PID T_DBNAME T_PG T_PG_SUPER BENCH_SP_ID BENCH_SP_ACS CARD
-		declare -p CREDS_CARD_AUTH_PEM CREDS_CARD_SIGN_PEM CREDS_ROOT_PEM CREDS_CARD_PEM CREDS_CARD_ID
-		echo "BENCH_SSO_COOKIE='$cookie'"
-		echo "BENCH_CARD_KEY_URI='pkcs11:token=$CARD;object=auth;type=private'"
-	} >"$T/env.tmp" && mv "$T/env.tmp" "$T/env"
+	BENCH_SSO_COOKIE=$cookie
+	BENCH_CARD_KEY_URI="pkcs11:token=$CARD;object=auth;type=private"
+	local v
+	for v in T_URL T_MTLS_URL T_CONF T_PID T_DBNAME T_PG T_PG_SUPER BENCH_SP_ID BENCH_SP_ACS CARD \
+		CREDS_CARD_AUTH_PEM CREDS_CARD_SIGN_PEM CREDS_ROOT_PEM CREDS_CARD_PEM CREDS_CARD_ID \
+		CREDS_DEMO_ORGNR BENCH_SSO_COOKIE BENCH_CARD_KEY_URI; do
+		printf '%s=%q\n' "$v" "${!v:-}"
+	done >"$T/env.tmp" && mv "$T/env.tmp" "$T/env"
 	. "$T/env"
 }

@@ -248,6 +248,7 @@ for b in "$BUILD"/bench/bench_* bench/*.sh; do
 	[ -e "$b" ] || continue
 	name=$(basename "$b"); name=${name%.sh}; name=${name#bench_}; name=${name#[0-9]-}
 	[ "$name" = sign_limit ] && continue
+	case $name in lib-*) continue;; esac   # bench/lib-bench.sh: the rows' shared helpers
 	case $name in *.o|*.d) continue;; esac
 	[ -x "$b" ] || [ "${b%.sh}" != "$b" ] || continue
 	# shellcheck disable=SC2254 # EFOS_BENCH_ONLY is a glob on purpose
