@@ -46,5 +46,28 @@ if [ -n "$line" ]; then
 else
 	echo "note card logins: the load generator failed: $(head -3 "$T/loadgen-card.err" | tr '\n' ' ')"; status=1
 fi
+# ---- the work of one login, measured: SQL statements (each one round trip to PostgreSQL) from
+# PostgreSQL's own statement log during M logins at concurrency 1, minus the same window idle
+# (the health probe and the metadata poll run meanwhile)
+pglog=$EFOS_TEST_DIR/pg/server.log
+M=${EFOS_BENCH_WORK_LOGINS:-50}
+if [ -f "$pglog" ] && psql_as "$EFOS_TEST_PG_SUPER" -c "ALTER SYSTEM SET log_min_duration_statement = 0" -c "SELECT pg_reload_conf()" >/dev/null 2>&1; then
+	sleep 1
+	count_stmts() { grep -c 'duration: ' "$pglog" 2>/dev/null; }
+	bench_authnreqs "$M" "$T/authnreqs-work.txt"
+	a=$(count_stmts); t0=$(date +%s.%N)
+	line=$("$LOADGEN" --cacert "$T_TLS/ca.crt" --warmup 0 --duration 600 --urls "$T/authnreqs-work.txt" \
+		--cookie "$BENCH_SSO_COOKIE" --follow 3 --expect 'name="SAMLResponse"' --concurrency 1 2>/dev/null)
+	b=$(count_stmts); t1=$(date +%s.%N)
+	sleep "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')"
+	c=$(count_stmts)
+	psql_as "$EFOS_TEST_PG_SUPER" -c "ALTER SYSTEM RESET log_min_duration_statement" -c "SELECT pg_reload_conf()" >/dev/null 2>&1
+	okn=$(bench_field "$line" ok)
+	if [ "${okn:-0}" -gt 0 ]; then
+		echo "note logins, work per login (measured over $okn SSO logins): $(awk -v a="$a" -v b="$b" -v c="$c" -v n="$okn" \
+			'BEGIN { printf "%.1f", ((b - a) - (c - b)) / n }') SQL statements (PostgreSQL round trips, BEGIN/COMMIT included; background activity of an idle window of the same length subtracted); 2 RSA-2048 signatures in the HSM (Assertion and Response); 1 RSA-OAEP key transport + AES-256-GCM encryption; 1 RSA-2048 verification of the AuthnRequest's query signature"
+	fi
+	rm -f "$T/authnreqs-work.txt"
+fi
 echo "note logins: a closed loop of N clients, no think time; one login = GET /idp/sso/redirect (intake, AuthnRequest signature check, replay cache, SSO session, audit) + GET /idp/login/next (release, assertion signed in the HSM, encrypted for the SP); SSO row with the SSO cookie and the notice remembered; card row: + GET /idp/login/card on a new mTLS connection (card key in SoftHSM, EC P-256)"
 exit $status
