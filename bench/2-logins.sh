@@ -10,7 +10,7 @@
 bench_env_up || { echo "note logins skipped: the benchmark efosd could not be set up (see bench/results/raw)"; exit 1; }
 secs=$(bench_seconds)
 # enough requests for the fastest plausible rate; a row that runs out says so (exhausted=1)
-per_row=$(awk -v s="$secs" -v r="${EFOS_BENCH_LOGIN_MAXRATE:-1500}" -v w="$(bench_warmup)" 'BEGIN { printf "%d", (s + w) * r }')
+per_row=$(awk -v s="$secs" -v r="${EFOS_BENCH_LOGIN_MAXRATE:-1000}" -v w="$(bench_warmup)" 'BEGIN { printf "%d", (s + w) * r }')
 lim_c1=XMLDSIG_HSM_RSA2048_T1
 status=0
 for c in ${EFOS_BENCH_LOGIN_CONCURRENCY:-1 16 64}; do

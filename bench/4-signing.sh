@@ -6,6 +6,7 @@
 # transactions when POST /sign/request exists. A row whose feature is missing says so (note).
 . "$EFOS_TOP/bench/lib-bench.sh"
 bench_env_up || { echo "note signing skipped: the benchmark efosd could not be set up"; exit 1; }
+BENCH_LOAD_SECONDS=$(bench_short_seconds)
 C=${EFOS_BENCH_SIGN_CONCURRENCY:-16}
 W=$T/signing
 mkdir -p "$W"

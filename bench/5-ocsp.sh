@@ -4,6 +4,7 @@
 # responder reuses a signed response within ca.ocsp_reuse_window). Keep-alive, concurrency 16.
 . "$EFOS_TOP/bench/lib-bench.sh"
 bench_env_up || { echo "note ocsp skipped: the benchmark efosd could not be set up"; exit 1; }
+BENCH_LOAD_SECONDS=$(bench_short_seconds)
 C=${EFOS_BENCH_OCSP_CONCURRENCY:-16}
 W=$T/ocsp
 mkdir -p "$W"

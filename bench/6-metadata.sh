@@ -27,8 +27,8 @@ row "load_${N}_SPs_(verify_+_index)" "$line"
 
 if bench_env_up; then
 	reqs=$T/authnreqs-md.txt
-	bench_authnreqs "$(awk -v s="$(bench_seconds)" 'BEGIN { printf "%d", (s + 3) * 1500 }')" "$reqs"
-	bench_load --urls "$reqs" --cookie "$BENCH_SSO_COOKIE" --follow 3 --expect 'name="SAMLResponse"' \
+	bench_authnreqs "$(awk -v s="$(bench_seconds)" 'BEGIN { printf "%d", (s + 3) * 1000 }')" "$reqs"
+	BENCH_LOAD_SECONDS=$(bench_short_seconds) bench_load --urls "$reqs" --cookie "$BENCH_SSO_COOKIE" --follow 3 --expect 'name="SAMLResponse"' \
 		--concurrency 16 >"$W/logins.out" 2>"$W/logins.err" &
 	lg=$!
 	sleep "$(bench_warmup)"; sleep 1

@@ -6,7 +6,8 @@
 #                      encrypted assertions (AES-256-GCM, RSA-OAEP), an enrolled card, an SSO
 #                      session for that card (BENCH_SSO_COOKIE) and the notice remembered for the SP.
 #   bench_seconds      EFOS_BENCH_SECONDS (default 30): the length of each load row
-#   bench_load ARGS    build/bench/loadgen with the bench's CA; prints its result line
+#   bench_load ARGS    build/bench/loadgen with the bench's CA; prints its result line (BENCH_LOAD_SECONDS
+#                      overrides the duration; bench_short_seconds is the one of the non-login rows)
 #   bench_field LINE KEY   a key=value field of a loadgen line
 #   bench_rss PID      resident set size in MB
 #   bench_authnreqs N FILE   N fresh signed AuthnRequests for the bench SP
@@ -26,7 +27,10 @@ bench_warmup() { awk -v s="$(bench_seconds)" 'BEGIN { w = s / 10; if (w > 3) w =
 bench_field() { printf '%s\n' "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1; }
 bench_rss() { awk '/^VmRSS:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null; }
 bench_hwm() { awk '/^VmHWM:/ { printf "%.1f", $2 / 1024 }' "/proc/$1/status" 2>/dev/null; }
-bench_load() { "$LOADGEN" --cacert "$T_TLS/ca.crt" --warmup "$(bench_warmup)" --duration "$(bench_seconds)" "$@"; }
+# rows that are not logins (signing, OCSP) run EFOS_BENCH_SHORT_SECONDS (default: 10, or less
+# when EFOS_BENCH_SECONDS is less) so the whole `make bench` stays under 15 minutes
+bench_short_seconds() { awk -v s="$(bench_seconds)" -v o="${EFOS_BENCH_SHORT_SECONDS:-}" 'BEGIN { if (o != "") print o; else print (s < 10 ? s : 10) }'; }
+bench_load() { "$LOADGEN" --cacert "$T_TLS/ca.crt" --warmup "$(bench_warmup)" --duration "${BENCH_LOAD_SECONDS:-$(bench_seconds)}" "$@"; }
 
 bench_authnreqs() {
 	python3 "$EFOS_TOP/bench/tools/mk-authnreqs.py" "$T_URL/idp/sso/redirect" "$BENCH_SP_ID" "$BENCH_SP_ACS" \

@@ -118,10 +118,20 @@ export EFOS_BENCH_HSM_PIN=${EFOS_BENCH_HSM_PIN:-$EFOS_TEST_HSM_PIN}
 cleanup() {
 	if [ "${EFOS_BENCH_KEEP:-0}" != 1 ]; then
 		# the efosd (and peers) that the rows share (bench/lib-bench.sh)
+		local p pid pids=() i
 		for p in "$benchdir"/*/efosd.pid "$benchdir"/*/run/httpd.pid; do
-			[ -s "$p" ] && kill "$(cat "$p")" 2>/dev/null
+			[ -s "$p" ] || continue
+			pid=$(cat "$p")
+			kill "$pid" 2>/dev/null && pids+=("$pid")
 		done
-		sleep 0.5
+		# before PostgreSQL goes away: wait for them (10 s), then SIGKILL what is left
+		for i in $(seq 1 50); do
+			pid=
+			for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && break; pid=; done
+			[ -z "${pid:-}" ] && break
+			sleep 0.2
+		done
+		for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null; done
 		scripts/testenv.sh down "$benchdir" >/dev/null 2>&1
 	else
 		say "run-bench: environment left running: . $envfile"
