@@ -53,7 +53,8 @@ pglog=$EFOS_TEST_DIR/pg/server.log
 M=${EFOS_BENCH_WORK_LOGINS:-50}
 if [ -f "$pglog" ] && psql_as "$EFOS_TEST_PG_SUPER" -c "ALTER SYSTEM SET log_min_duration_statement = 0" -c "SELECT pg_reload_conf()" >/dev/null 2>&1; then
 	sleep 1
-	count_stmts() { grep -c 'duration: ' "$pglog" 2>/dev/null; }
+	# one line per statement executed (the extended protocol also logs its parse and bind steps)
+	count_stmts() { grep -cE 'duration: [0-9.]+ ms  (execute [^:]*|statement): ' "$pglog" 2>/dev/null; }
 	bench_authnreqs "$M" "$T/authnreqs-work.txt"
 	a=$(count_stmts); t0=$(date +%s.%N)
 	line=$("$LOADGEN" --cacert "$T_TLS/ca.crt" --warmup 0 --duration 600 --urls "$T/authnreqs-work.txt" \
