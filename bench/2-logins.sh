@@ -56,17 +56,19 @@ if [ -f "$pglog" ] && psql_as "$EFOS_TEST_PG_SUPER" -c "ALTER SYSTEM SET log_min
 	# one line per statement executed (the extended protocol also logs its parse and bind steps)
 	count_stmts() { grep -cE 'duration: [0-9.]+ ms  (execute [^:]*|statement): ' "$pglog" 2>/dev/null; }
 	bench_authnreqs "$M" "$T/authnreqs-work.txt"
-	a=$(count_stmts); t0=$(date +%s.%N)
+	aa=$(bench_allocs); a=$(count_stmts); t0=$(date +%s.%N)
 	line=$("$LOADGEN" --cacert "$T_TLS/ca.crt" --warmup 0 --duration 600 --urls "$T/authnreqs-work.txt" \
 		--cookie "$BENCH_SSO_COOKIE" --follow 3 --expect 'name="SAMLResponse"' --concurrency 1 2>/dev/null)
-	b=$(count_stmts); t1=$(date +%s.%N)
+	b=$(count_stmts); ab=$(bench_allocs); t1=$(date +%s.%N)
 	sleep "$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }')"
-	c=$(count_stmts)
+	c=$(count_stmts); ac=$(bench_allocs)
 	psql_as "$EFOS_TEST_PG_SUPER" -c "ALTER SYSTEM RESET log_min_duration_statement" -c "SELECT pg_reload_conf()" >/dev/null 2>&1
 	okn=$(bench_field "$line" ok)
 	if [ "${okn:-0}" -gt 0 ]; then
 		echo "note logins, work per login (measured over $okn SSO logins): $(awk -v a="$a" -v b="$b" -v c="$c" -v n="$okn" \
-			'BEGIN { printf "%.1f", ((b - a) - (c - b)) / n }') SQL statements (PostgreSQL round trips, BEGIN/COMMIT included; background activity of an idle window of the same length subtracted); 2 RSA-2048 signatures in the HSM (Assertion and Response); 1 RSA-OAEP key transport + AES-256-GCM encryption; 1 RSA-2048 verification of the AuthnRequest's query signature"
+			'BEGIN { printf "%.1f", ((b - a) - (c - b)) / n }') SQL statements (PostgreSQL round trips, BEGIN/COMMIT included)$(
+			[ -n "$aa" ] && awk -v a="$aa" -v b="$ab" -v c="$ac" -v n="$okn" 'BEGIN { printf ", %.0f heap allocations (malloc, calloc, realloc in efosd, OpenSSL, libxml2, xmlsec, libpq)", ((b - a) - (c - b)) / n }'
+			) (each with the background of an idle window of the same length subtracted); 2 RSA-2048 signatures in the HSM (Assertion and Response); 1 RSA-OAEP key transport + AES-256-GCM encryption; 1 RSA-2048 verification of the AuthnRequest's query signature"
 	fi
 	rm -f "$T/authnreqs-work.txt"
 fi

@@ -11,6 +11,7 @@
 #   bench_field LINE KEY   a key=value field of a loadgen line
 #   bench_rss PID      resident set size in MB
 #   bench_authnreqs N FILE   N fresh signed AuthnRequests for the bench SP
+#   bench_allocs       efosd's allocations so far (malloc, calloc, realloc: bench/tools/alloc-count.c)
 #
 # Reuses the test helpers (tests/integration/lib.sh, lib-creds.sh, tests/peers/lib-peers.sh) on
 # the benchmark environment (EFOS_BENCH_ENV), so the set-up is the one the interop tests check.
@@ -53,8 +54,21 @@ bench_signer_setup() {
 		"$EFOSCTL" -c "$T_CONF" seal client add --cert "$T/api.pem" --org "$org" --keys rsa || return 1
 	efosd_stop
 	sed -i 's/^node\.roles = .*/node.roles = ca idp admin metadata signer/' "$T_CONF"
+	# allocations are counted by a preloaded shim (bench/tools/alloc-count.c: one relaxed atomic
+	# add per malloc) unless EFOS_BENCH_COUNT_ALLOCS=0
+	if [ "${EFOS_BENCH_COUNT_ALLOCS:-1}" = 1 ] &&
+	   ${CC:-cc} -shared -fPIC -O2 -o "$T/alloc-count.so" "$EFOS_TOP/bench/tools/alloc-count.c"; then
+		export LD_PRELOAD=$T/alloc-count.so EFOS_ALLOC_COUNT_FILE=$T/alloc-count.bin
+		efosd_start "$T_CONF"
+		local rc=$?
+		unset LD_PRELOAD EFOS_ALLOC_COUNT_FILE
+		return $rc
+	fi
 	efosd_start "$T_CONF"
 }
+
+# bench_allocs: the allocation count of efosd so far (empty when not counted)
+bench_allocs() { [ -s "$T/alloc-count.bin" ] && od -An -tu8 "$T/alloc-count.bin" | tr -d ' '; }
 
 bench_efosd_alive() { [ -s "$BENCH_STATE/env" ] && kill -0 "$(cat "$BENCH_STATE/efosd.pid" 2>/dev/null)" 2>/dev/null; }
 
