@@ -53,7 +53,10 @@ bench_signer_setup() {
 		creds_issue api-client "$T/api.pem" --csr "$T/api.csr" --cn bench-api --o Demo-myndigheten --org-id "$org" --c SE &&
 		"$EFOSCTL" -c "$T_CONF" seal client add --cert "$T/api.pem" --org "$org" --keys rsa || return 1
 	efosd_stop
-	sed -i 's/^node\.roles = .*/node.roles = ca idp admin metadata signer/' "$T_CONF"
+	# production defaults, not the tests' settings: db.pool_size 8 (tests: 4), hsm.probe_interval
+	# 2 s (tests: 1), idp.metadata_org_poll 60 s (tests: 1)
+	sed -i -e 's/^node\.roles = .*/node.roles = ca idp admin metadata signer/' \
+		-e '/^db\.pool_size = /d' -e '/^hsm\.probe_interval = /d' -e '/^idp\.metadata_org_poll = /d' "$T_CONF"
 	# allocations are counted by a preloaded shim (bench/tools/alloc-count.c: one relaxed atomic
 	# add per malloc) unless EFOS_BENCH_COUNT_ALLOCS=0
 	if [ "${EFOS_BENCH_COUNT_ALLOCS:-1}" = 1 ] &&

@@ -167,6 +167,9 @@ v_mhd=$(pkg-config --modversion libmicrohttpd 2>/dev/null)
 v_pg=$(first_line "${PGBIN:-/usr/lib/postgresql/15/bin}/postgres" --version)
 v_cc=$(first_line "${CC:-cc}" --version)
 v_p11=$(pkgver libp11-3)
+# the benchmark database is the tests' throwaway cluster (scripts/testenv.sh): say how durable
+pg_durability=$(psql "${EFOS_TEST_PG_SUPER:-}" -XqAt -c "SELECT 'fsync=' || current_setting('fsync') || ', synchronous_commit=' || current_setting('synchronous_commit')" 2>/dev/null)
+pg_durability=${pg_durability:-durability settings unknown}
 git_rev=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$top" diff --quiet HEAD 2>/dev/null || git_rev+=" (with uncommitted changes)"
 
@@ -228,7 +231,7 @@ report=$results/latest.md.tmp
 	echo "| OpenSSL | ${v_openssl:-not found} |"
 	echo "| xmlsec1 | ${v_xmlsec:-not found} (libxml2 ${v_libxml:-?}) |"
 	echo "| libmicrohttpd | ${v_mhd:-not found} |"
-	echo "| PostgreSQL | ${v_pg:-not found} |"
+	echo "| PostgreSQL | ${v_pg:-not found}; $pg_durability |"
 	echo "| compiler | ${v_cc:-unknown} |"
 	[ -n "$speed" ] && echo "| \`openssl speed\`, 1 core | $speed |"
 	[ -n "$v_p11" ] && echo "| libp11 | $v_p11 |"
