@@ -30,6 +30,11 @@ PACKAGES=(
 	procps iproute2
 	# SAML peers for the interop tests: Apache + mod_auth_mellon, Shibboleth SP
 	apache2 libapache2-mod-auth-mellon libapache2-mod-shib shibboleth-sp-utils
+	# the performance peer of `make bench` (bench/3-peer_ssp.sh): SimpleSAMLphp as IdP under
+	# mod_php. mod_php wants mpm_prefork in the system Apache; the tests' and the bench's Apache
+	# instances load their own MPM from their own configs, so the system setting does not matter
+	# to them; python3-cryptography signs the bench's AuthnRequests (bench/tools/mk-authnreqs.py)
+	simplesamlphp php-cli libapache2-mod-php php-xml php-mbstring python3-cryptography
 )
 
 mode=${1:-}

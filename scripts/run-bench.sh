@@ -117,6 +117,21 @@ export EFOS_BENCH_HSM_TOKEN=${EFOS_BENCH_HSM_TOKEN:-$EFOS_TEST_HSM_TOKEN}
 export EFOS_BENCH_HSM_PIN=${EFOS_BENCH_HSM_PIN:-$EFOS_TEST_HSM_PIN}
 cleanup() {
 	if [ "${EFOS_BENCH_KEEP:-0}" != 1 ]; then
+		# the efosd (and peers) that the rows share (bench/lib-bench.sh)
+		local p pid pids=() i
+		for p in "$benchdir"/*/efosd.pid "$benchdir"/*/run/httpd.pid; do
+			[ -s "$p" ] || continue
+			pid=$(cat "$p")
+			kill "$pid" 2>/dev/null && pids+=("$pid")
+		done
+		# before PostgreSQL goes away: wait for them (10 s), then SIGKILL what is left
+		for i in $(seq 1 50); do
+			pid=
+			for pid in "${pids[@]}"; do kill -0 "$pid" 2>/dev/null && break; pid=; done
+			[ -z "${pid:-}" ] && break
+			sleep 0.2
+		done
+		for pid in "${pids[@]}"; do kill -KILL "$pid" 2>/dev/null; done
 		scripts/testenv.sh down "$benchdir" >/dev/null 2>&1
 	else
 		say "run-bench: environment left running: . $envfile"
@@ -152,6 +167,9 @@ v_mhd=$(pkg-config --modversion libmicrohttpd 2>/dev/null)
 v_pg=$(first_line "${PGBIN:-/usr/lib/postgresql/15/bin}/postgres" --version)
 v_cc=$(first_line "${CC:-cc}" --version)
 v_p11=$(pkgver libp11-3)
+# the benchmark database is the tests' throwaway cluster (scripts/testenv.sh): say how durable
+pg_durability=$(psql "${EFOS_TEST_PG_SUPER:-}" -XqAt -c "SELECT 'fsync=' || current_setting('fsync') || ', synchronous_commit=' || current_setting('synchronous_commit')" 2>/dev/null)
+pg_durability=${pg_durability:-durability settings unknown}
 git_rev=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
 git -C "$top" diff --quiet HEAD 2>/dev/null || git_rev+=" (with uncommitted changes)"
 
@@ -213,7 +231,7 @@ report=$results/latest.md.tmp
 	echo "| OpenSSL | ${v_openssl:-not found} |"
 	echo "| xmlsec1 | ${v_xmlsec:-not found} (libxml2 ${v_libxml:-?}) |"
 	echo "| libmicrohttpd | ${v_mhd:-not found} |"
-	echo "| PostgreSQL | ${v_pg:-not found} |"
+	echo "| PostgreSQL | ${v_pg:-not found}; $pg_durability |"
 	echo "| compiler | ${v_cc:-unknown} |"
 	[ -n "$speed" ] && echo "| \`openssl speed\`, 1 core | $speed |"
 	[ -n "$v_p11" ] && echo "| libp11 | $v_p11 |"
@@ -241,8 +259,9 @@ report=$results/latest.md.tmp
 others=()
 for b in "$BUILD"/bench/bench_* bench/*.sh; do
 	[ -e "$b" ] || continue
-	name=$(basename "$b"); name=${name%.sh}; name=${name#bench_}
+	name=$(basename "$b"); name=${name%.sh}; name=${name#bench_}; name=${name#[0-9]-}
 	[ "$name" = sign_limit ] && continue
+	case $name in lib-*) continue;; esac   # bench/lib-bench.sh: the rows' shared helpers
 	case $name in *.o|*.d) continue;; esac
 	[ -x "$b" ] || [ "${b%.sh}" != "$b" ] || continue
 	# shellcheck disable=SC2254 # EFOS_BENCH_ONLY is a glob on purpose
@@ -252,7 +271,7 @@ done
 section=2
 other_failed=0
 for b in "${others[@]}"; do
-	name=$(basename "$b"); name=${name%.sh}; name=${name#bench_}
+	name=$(basename "$b"); name=${name%.sh}; name=${name#bench_}; name=${name#[0-9]-}
 	out=$raw/$name.out
 	say "run-bench: $section. $name"
 	if [ "${b%.sh}" != "$b" ]; then bash "$b" | tee "$out"; else "$b" | tee "$out"; fi
