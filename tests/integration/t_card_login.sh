@@ -45,18 +45,7 @@ CARD=card$$
 CDIR=$T/card
 mkdir -p "$CDIR"
 P11CONF=$T/openssl-pkcs11.cnf
-cat >"$P11CONF" <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-engines = engine_section
-[engine_section]
-pkcs11 = pkcs11_section
-[pkcs11_section]
-engine_id = pkcs11
-dynamic_path = /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so
-MODULE_PATH = $EFOS_TEST_HSM_MODULE
-init = 0
-CNF
+creds_card_openssl_conf "$P11CONF"
 
 # The client CA file of the mTLS listener: the EFOS CAs, and the test client CA of lib.sh (an
 # "other" CA that the TLS layer accepts but that is no EFOS trust anchor).

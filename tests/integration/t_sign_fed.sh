@@ -89,21 +89,7 @@ creds_officer_env && creds_demo_registry >>"$T/officer.log" 2>&1 && creds_card_t
 	creds_enroll_card "$CARD" "$CREDS_DEMO_PNR" "$CREDS_DEMO_ORGNR" --key-type ec:p256 ||
 	{ fail "card enrollment" "$(tail -5 "$T/officer.log")"; t_done; }
 ok "efosd with roles ca idp signer; card enrolled ($CREDS_DEMO_PNR)"
-P11CONF=$T/openssl-pkcs11.cnf
-cat >"$P11CONF" <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-engines = engine_section
-[engine_section]
-pkcs11 = pkcs11_section
-[pkcs11_section]
-engine_id = pkcs11
-dynamic_path = /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so
-MODULE_PATH = $EFOS_TEST_HSM_MODULE
-init = 0
-CNF
-B_OPENSSL_CONF=$P11CONF
-B_CARD=(--engine pkcs11 --key-type ENG --key "$(creds_card_key_uri "$CARD" auth)" --cert "$CREDS_CARD_AUTH_PEM")
+b_use_card "$CARD"
 
 # ---- 1. the sigservice metadata -------------------------------------------------------------------------
 MD=$T/sigservice.xml

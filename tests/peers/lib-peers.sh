@@ -10,6 +10,7 @@
 #
 # The browser (one cookie jar per name, B_JAR; curl with --cacert $T_TLS/ca.crt; requests to
 # $T_MTLS_URL present the card: B_CARD=(curl options)):
+#   b_use_card CARD            present the enrolled card CARD (sets B_CARD, B_OPENSSL_CONF)
 #   b_get URL [curl args]      one request: B_CODE, B_LOC (Location), B_URL, body in $B_BODY
 #   b_walk URL [curl args]     GET and follow redirects (at most 12): B_HOPS=(URLs), then as b_get
 #   b_post URL [curl args]     POST (args: --data-urlencode ...), then follow redirects
@@ -77,21 +78,7 @@ peers_efosd_setup() {
 		{ fail "card enrollment" "$(tail -5 "$T/officer.log")" "$(tail -5 "${CREDS_CARD_LOG:-/dev/null}")"; return 1; }
 	ok "card enrolled (card $CREDS_CARD_ID, $CREDS_DEMO_PNR)"
 
-	P11CONF=$T/openssl-pkcs11.cnf
-	cat >"$P11CONF" <<-CNF
-	openssl_conf = openssl_init
-	[openssl_init]
-	engines = engine_section
-	[engine_section]
-	pkcs11 = pkcs11_section
-	[pkcs11_section]
-	engine_id = pkcs11
-	dynamic_path = /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so
-	MODULE_PATH = $EFOS_TEST_HSM_MODULE
-	init = 0
-	CNF
-	B_OPENSSL_CONF=$P11CONF
-	B_CARD=(--engine pkcs11 --key-type ENG --key "$(creds_card_key_uri "$CARD" auth)" --cert "$CREDS_CARD_AUTH_PEM")
+	b_use_card "$CARD"
 	return 0
 }
 
@@ -99,6 +86,14 @@ peers_efosd_setup() {
 B_JAR=${B_JAR:-}
 B_CARD=()
 B_BODY=
+# b_use_card CARD: requests to $T_MTLS_URL present the enrolled card CARD's auth key and
+# certificate (CREDS_CARD_AUTH_PEM) through OpenSSL's pkcs11 engine (B_OPENSSL_CONF, B_CARD).
+b_use_card() {
+	P11CONF=$T/openssl-pkcs11.cnf
+	creds_card_openssl_conf "$P11CONF"
+	B_OPENSSL_CONF=$P11CONF
+	B_CARD=(--engine pkcs11 --key-type ENG --key "$(creds_card_key_uri "$1" auth)" --cert "$CREDS_CARD_AUTH_PEM")
+}
 b_jar() { B_JAR=$T/jar-$1; : >"$B_JAR"; B_BODY=$T/page-$1.html; }
 
 b_get() {

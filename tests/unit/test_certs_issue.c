@@ -22,7 +22,7 @@
 #include "certs/service.h"
 #include "core/db.h"
 #include "hsm/bridge.h"
-#include "test_hsm_common.h"
+#include "test_ca_common.h"
 
 #define POLICY_AUTH "2.25.195263442892063585598849581790911656791"
 
@@ -30,102 +30,13 @@ static struct hsm *h;
 static struct cert_profiles *profiles;
 static PGconn *conn;
 
-struct test_ca {
-	struct certs_ca ca;
-	struct hsm_key *key;
-};
 static struct test_ca root, card;
-
-/* A CA row for ca (the hashes are not used by these tests). */
-static void insert_ca(struct test_ca *t, const char *name, long parent)
-{
-	unsigned char *der = NULL;
-	int len = i2d_X509(t->ca.cert, &der);
-	assert_true(len > 0);
-	char *hex = malloc(2 * (size_t)len + 3), parent_s[24], *subject = certs_name_string(X509_get_subject_name(t->ca.cert));
-	hex[0] = '\\';
-	hex[1] = 'x';
-	certs_hex(der, (size_t)len, hex + 2);
-	snprintf(parent_s, sizeof parent_s, "%ld", parent);
-	const char *params[] = { name, parent ? parent_s : NULL, hex, subject };
-	efos_err e = { 0 };
-	PGresult *r = db_exec(conn, "INSERT INTO cas (name, parent_id, cert_der, key_uri, subject, ski, name_hash_sha1, "
-			      "key_hash_sha1) VALUES ($1, $2::bigint, $3::bytea, 'pkcs11:object=test', $4, '\\x00', "
-			      "'\\x00', '\\x00') RETURNING id", 4, params, &e);
-	if (r == NULL)
-		fail_msg("insert ca: %s", e.msg);
-	t->ca.id = atol(PQgetvalue(r, 0, 0));
-	PQclear(r);
-	free(hex);
-	free(subject);
-	OPENSSL_free(der);
-}
-
-static void make_ca(struct test_ca *t, const char *name, const char *profile, struct test_ca *parent)
-{
-	efos_err e = { 0 };
-	t->key = test_session_key(h, HSM_KEY_EC, NID_X9_62_prime256v1, name);
-	t->ca.name = (char *)name;
-	t->ca.key = t->key;
-	t->ca.signer = hsm_evp_pkey(t->key, &e);
-	assert_non_null(t->ca.signer);
-	struct cert_issue_request req = {
-		.profile = cert_profile_get(profiles, profile), .public_key = hsm_key_public(t->key),
-		.subject = { .o = "EFOS unit test", .cn = name }, .initial_status = "good", .actor = "test",
-	};
-	assert_non_null(req.profile);
-	X509 *x = NULL;
-	if (parent == NULL) {
-		unsigned char serial[16];
-		assert_int_equal(certs_serial_random(serial, &e), 0);
-		if (certs_build(&t->ca, &req, serial, sizeof serial, &x, &e) != 0)
-			fail_msg("certs_build root: %s", e.msg);
-		t->ca.cert = x;
-		insert_ca(t, name, 0);
-	} else {
-		if (certs_issue(conn, &parent->ca, &req, &x, &e) != 0)
-			fail_msg("certs_issue %s: %s", name, e.msg);
-		t->ca.cert = x;
-		insert_ca(t, name, parent->ca.id);
-	}
-}
-
-static void free_ca(struct test_ca *t)
-{
-	X509_free(t->ca.cert);
-	EVP_PKEY_free(t->ca.signer);
-	hsm_key_free(t->key);
-	memset(t, 0, sizeof *t);
-}
 
 static int group_setup(void **state)
 {
-	const char *top = getenv("EFOS_TOP");
-	char path[512];
-	efos_err e = { 0 };
-	snprintf(path, sizeof path, "%s/etc/profiles.conf", top ? top : ".");
-	if (cert_profiles_load(path, "https://efos.test", &profiles, &e) != 0) {
-		fprintf(stderr, "%s\n", e.msg);
+	profiles = test_profiles_load();
+	if (profiles == NULL || test_db_open(&conn) != 0)
 		return -1;
-	}
-	const char *pg = getenv("EFOS_TEST_PG"), *pg_owner = getenv("EFOS_TEST_PG_OWNER");
-	if (pg == NULL || pg_owner == NULL) {
-		fprintf(stderr, "EFOS_TEST_PG* not set: source var/test/env\n");
-		return -1;
-	}
-	snprintf(path, sizeof path, "%s/db", top ? top : ".");
-	PGconn *oc = NULL;
-	int applied = 0;
-	if (db_connect(pg_owner, NULL, 5, &oc, &e) < 0 || db_migrate(oc, path, &applied, &e) < 0) {
-		fprintf(stderr, "migrations: %s\n", e.msg);
-		PQfinish(oc);
-		return -1;
-	}
-	PQfinish(oc);
-	if (db_connect(pg, NULL, 5, &conn, &e) < 0) {
-		fprintf(stderr, "%s\n", e.msg);
-		return -1;
-	}
 	h = test_hsm_open(2);
 	certs_set_audit_node("unit-test");
 	return 0;
@@ -145,12 +56,9 @@ static int setup(void **state)
 	efos_err e = { 0 };
 	if (db_begin(conn, &e) != 0)
 		return -1;
-	char name[40];
 	static int n;
-	snprintf(name, sizeof name, "ut-root-%d-%d", (int)getpid() % 100000, n);
-	root.ca.name = NULL;
-	make_ca(&root, strdup(name), "root-ca", NULL);
-	n++;
+	snprintf(root.name, sizeof root.name, "ut-root-%d-%d", (int)getpid() % 100000, n++);
+	test_ca_make(conn, h, profiles, &root, "root-ca", NULL);
 	/* The card CA (make_card_ca) is issued with a profile copy naming this test root. */
 	return 0;
 }
@@ -158,11 +66,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	db_rollback(conn);
-	char *rn = root.ca.name, *cn = card.ca.name;
-	free_ca(&card);
-	free_ca(&root);
-	free(rn);
-	free(cn);
+	test_ca_free(&card);
+	test_ca_free(&root);
 	certs_issue_set_serial_source(NULL);
 	return 0;
 }
@@ -175,25 +80,11 @@ static struct cert_profile profile_for(const char *name, const struct certs_ca *
 	return p;
 }
 
+/* The card CA under the test root (its profile copy names the root as issuer). */
 static void make_card_ca(void)
 {
-	char name[40];
-	snprintf(name, sizeof name, "%s-card", root.ca.name);
-	struct cert_profile p = profile_for("card-ca", &root.ca);
-	efos_err e = { 0 };
-	card.key = test_session_key(h, HSM_KEY_EC, NID_X9_62_prime256v1, "ut-card");
-	card.ca.name = strdup(name);
-	card.ca.key = card.key;
-	card.ca.signer = hsm_evp_pkey(card.key, &e);
-	struct cert_issue_request req = {
-		.profile = &p, .public_key = hsm_key_public(card.key),
-		.subject = { .o = "EFOS unit test", .cn = "Unit Card CA" }, .initial_status = "good", .actor = "test",
-	};
-	X509 *x = NULL;
-	if (certs_issue(conn, &root.ca, &req, &x, &e) != 0)
-		fail_msg("certs_issue card CA: %s", e.msg);
-	card.ca.cert = x;
-	insert_ca(&card, card.ca.name, root.ca.id);
+	snprintf(card.name, sizeof card.name, "%.40s-card", root.name);
+	test_ca_make(conn, h, profiles, &card, "card-ca", &root);
 }
 
 static EVP_PKEY *gen_key(const char *alg, int param)

@@ -24,6 +24,7 @@
 #include "signer/dss_request.h"
 #include "signer/dss_response.h"
 #include "signer/dss_xml.h"
+#include "test_fs_common.h"
 #include "test_hsm_common.h"
 
 #define NOW ((time_t)1790000000)
@@ -42,36 +43,6 @@ static char tmpdir[256];
 
 /* ---- fixtures ------------------------------------------------------------------------------ */
 
-static X509 *self_signed(struct hsm_key *k, const char *cn)
-{
-	efos_err e = { 0 };
-	EVP_PKEY *priv = hsm_evp_pkey(k, &e);
-	assert_non_null(priv);
-	X509 *x = X509_new();
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), 11);
-	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-	X509_gmtime_adj(X509_getm_notAfter(x), 365L * 86400);
-	X509_NAME *n = X509_NAME_new();
-	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0);
-	X509_set_subject_name(x, n);
-	X509_set_issuer_name(x, n);
-	X509_NAME_free(n);
-	X509_set_pubkey(x, hsm_key_public(k));
-	assert_true(X509_sign(x, priv, EVP_sha256()) > 0);
-	EVP_PKEY_free(priv);
-	return x;
-}
-
-static char *cert_b64(X509 *x)
-{
-	unsigned char *der = NULL;
-	int len = i2d_X509(x, &der);
-	char *s = dss_b64_encode(der, (size_t)len);
-	OPENSSL_free(der);
-	return s;
-}
-
 static int setup(void **state)
 {
 	xmlInitParser();
@@ -80,20 +51,17 @@ static int setup(void **state)
 	KOTHER = test_session_key(H, HSM_KEY_EC, NID_X9_62_prime256v1, "dss-other");
 	KSVC = test_session_key(H, HSM_KEY_RSA, 2048, "dss-service");
 	KSVC_EC = test_session_key(H, HSM_KEY_EC, NID_X9_62_prime256v1, "dss-service-ec");
-	SVC_CERT = self_signed(KSVC, "EFOS signing service");
-	SVC_CERT_EC = self_signed(KSVC_EC, "EFOS signing service EC");
-	SVC_CERT_B64 = cert_b64(SVC_CERT);
-	SVC_CERT_EC_B64 = cert_b64(SVC_CERT_EC);
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/efos-dss-XXXXXX");
-	assert_non_null(mkdtemp(tmpdir));
+	SVC_CERT = test_hsm_self_signed(KSVC, "EFOS signing service");
+	SVC_CERT_EC = test_hsm_self_signed(KSVC_EC, "EFOS signing service EC");
+	SVC_CERT_B64 = test_cert_b64(SVC_CERT);
+	SVC_CERT_EC_B64 = test_cert_b64(SVC_CERT_EC);
+	test_tmpdir_make(tmpdir, sizeof tmpdir, "efos-dss");
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	char cmd[400];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	if (system(cmd) != 0)
+	if (test_tmpdir_remove(tmpdir) != 0)
 		return -1;
 	free(SVC_CERT_B64);
 	free(SVC_CERT_EC_B64);
@@ -595,28 +563,9 @@ static void test_untrusted_tampered(void **state)
 
 /* ---- responses ----------------------------------------------------------------------------- */
 
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof cmd, fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
-
-static void write_file(const char *path, const char *data, size_t len)
-{
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	assert_int_equal(fwrite(data, 1, len, f), len);
-	fclose(f);
-}
-
 static bool schema_valid(const char *file)
 {
-	return run("xmllint --nonet --noout --schema '%s/tests/schemas/dss-efos.xsd' '%s' >'%s/xmllint.log' 2>&1 "
+	return test_run("xmllint --nonet --noout --schema '%s/tests/schemas/dss-efos.xsd' '%s' >'%s/xmllint.log' 2>&1 "
 		   "|| { grep -v 'Skipping import' '%s/xmllint.log' >&2; false; }",
 		   getenv("EFOS_TOP") ? getenv("EFOS_TOP") : ".", file, tmpdir, tmpdir) == 0;
 }
@@ -628,7 +577,7 @@ static bool xmlsec1_verifies(const char *file, X509 *cert)
 	FILE *f = fopen(pem, "w");
 	PEM_write_X509(f, cert);
 	fclose(f);
-	return run("xmlsec1 --verify --trusted-pem '%s' '%s' >'%s/verify.log' 2>&1 || { cat '%s/verify.log' >&2; false; }",
+	return test_run("xmlsec1 --verify --trusted-pem '%s' '%s' >'%s/verify.log' 2>&1 || { cat '%s/verify.log' >&2; false; }",
 		   pem, file, tmpdir, tmpdir) == 0;
 }
 
@@ -693,7 +642,7 @@ static void test_response_success(void **state)
 			fail_msg("build: %s", e.msg);
 		char file[400];
 		snprintf(file, sizeof file, "%s/resp-ok-%d.xml", tmpdir, ec);
-		write_file(file, xml, len);
+		test_write_file(file, xml, len);
 		assert_true(schema_valid(file));
 		assert_true(xmlsec1_verifies(file, ec ? SVC_CERT_EC : SVC_CERT));
 		xmlFreeDoc(verify_inproc(xml, len, k.key));
@@ -747,7 +696,7 @@ static void test_response_error(void **state)
 		fail_msg("build: %s", e.msg);
 	char file[400];
 	snprintf(file, sizeof file, "%s/resp-err.xml", tmpdir);
-	write_file(file, xml, len);
+	test_write_file(file, xml, len);
 	assert_true(schema_valid(file));
 	assert_true(xmlsec1_verifies(file, SVC_CERT));
 	xmlFreeDoc(verify_inproc(xml, len, KSVC));
@@ -794,7 +743,7 @@ static void test_request_schema_valid(void **state)
 	char *xml = signed_request(&q);
 	char file[400];
 	snprintf(file, sizeof file, "%s/req.xml", tmpdir);
-	write_file(file, xml, strlen(xml));
+	test_write_file(file, xml, strlen(xml));
 	assert_true(schema_valid(file));
 	free(xml);
 }

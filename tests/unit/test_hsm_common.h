@@ -1,5 +1,6 @@
-/* Shared by the hsm/ unit tests: the test token from the environment that
- * scripts/testenv.sh writes (source var/test/env), and verification helpers. */
+/* Shared by the unit tests that use the test token: the token from the environment that
+ * scripts/testenv.sh writes (source var/test/env), session keys, verification helpers and a
+ * self-signed certificate for an HSM key (for metadata, trust lists, SAML signing). */
 #ifndef EFOS_TEST_HSM_COMMON_H
 #define EFOS_TEST_HSM_COMMON_H
 
@@ -12,6 +13,8 @@
 #include <cmocka.h>
 #include <openssl/evp.h>
 #include <openssl/rsa.h>
+#include <openssl/x509.h>
+#include "hsm/bridge.h"
 #include "hsm/hsm.h"
 
 static inline const char *test_env(const char *name)
@@ -69,6 +72,44 @@ static inline bool test_verify_digest(EVP_PKEY *pub, const EVP_MD *md, enum hsm_
 	ok = ok && EVP_PKEY_verify(ctx, sig, siglen, dgst, dlen) == 1;
 	EVP_PKEY_CTX_free(ctx);
 	return ok;
+}
+
+/* A self-signed v3 certificate for an HSM key (signed through the OpenSSL bridge), CN only,
+ * serial 11, valid from an hour ago for a year. */
+static inline X509 *test_hsm_self_signed(struct hsm_key *k, const char *cn)
+{
+	efos_err e = { 0 };
+	EVP_PKEY *priv = hsm_evp_pkey(k, &e);
+	if (priv == NULL)
+		fail_msg("hsm_evp_pkey %s: %s", cn, e.msg);
+	X509 *x = X509_new();
+	assert_non_null(x);
+	X509_set_version(x, 2);
+	ASN1_INTEGER_set(X509_get_serialNumber(x), 11);
+	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
+	X509_gmtime_adj(X509_getm_notAfter(x), 365L * 86400);
+	X509_NAME *n = X509_NAME_new();
+	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0);
+	X509_set_subject_name(x, n);
+	X509_set_issuer_name(x, n);
+	X509_NAME_free(n);
+	X509_set_pubkey(x, hsm_key_public(k));
+	assert_true(X509_sign(x, priv, EVP_sha256()) > 0);
+	EVP_PKEY_free(priv);
+	return x;
+}
+
+/* The certificate's DER in base64 on one line (as in ds:X509Certificate); the caller frees. */
+static inline char *test_cert_b64(X509 *x)
+{
+	unsigned char *der = NULL;
+	int len = i2d_X509(x, &der);
+	assert_true(len > 0);
+	char *s = malloc(4 * ((size_t)len + 2) / 3 + 4);
+	assert_non_null(s);
+	EVP_EncodeBlock((unsigned char *)s, der, len);
+	OPENSSL_free(der);
+	return s;
 }
 
 #endif

@@ -11,59 +11,11 @@
 #include "core/xml.h"
 #include "hsm/bridge.h"
 #include "idp/metadata_publish.h"
+#include "test_fs_common.h"
 #include "test_hsm_common.h"
 
 static struct hsm *H;
 static char tmpdir[256];
-
-/* A self-signed certificate for an HSM key (signed through the OpenSSL bridge). */
-static X509 *self_signed(struct hsm_key *k, const char *cn)
-{
-	efos_err e = { 0 };
-	EVP_PKEY *priv = hsm_evp_pkey(k, &e);
-	assert_non_null(priv);
-	X509 *x = X509_new();
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), 42);
-	X509_NAME *n = X509_NAME_new();
-	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0);
-	X509_set_subject_name(x, n);
-	X509_set_issuer_name(x, n);
-	X509_NAME_free(n);
-	X509_gmtime_adj(X509_getm_notBefore(x), 0);
-	X509_gmtime_adj(X509_getm_notAfter(x), 86400L * 365);
-	X509_set_pubkey(x, hsm_key_public(k));
-	assert_true(X509_sign(x, priv, EVP_sha256()) > 0);
-	EVP_PKEY_free(priv);
-	return x;
-}
-
-static void write_file(const char *path, const char *data, size_t len)
-{
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	assert_int_equal(fwrite(data, 1, len, f), len);
-	fclose(f);
-}
-
-static void write_cert(const char *path, X509 *x)
-{
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	PEM_write_X509(f, x);
-	fclose(f);
-}
-
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-	char cmd[4096];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof cmd, fmt, ap);
-	va_end(ap);
-	return system(cmd);
-}
 
 static const char *top(void)
 {
@@ -79,9 +31,9 @@ static void check_one(enum hsm_key_kind kind, int bits_or_nid, const char *sigal
 	efos_err e = { 0 };
 	struct hsm_key *k = test_session_key(H, kind, bits_or_nid, "md-test");
 	struct hsm_key *enc = test_session_key(H, HSM_KEY_RSA, 2048, "md-enc");
-	X509 *cert = self_signed(k, "EFOS metadata test");
-	X509 *next = self_signed(enc, "EFOS next signing");
-	X509 *encc = self_signed(enc, "EFOS encryption");
+	X509 *cert = test_hsm_self_signed(k, "EFOS metadata test");
+	X509 *next = test_hsm_self_signed(enc, "EFOS next signing");
+	X509 *encc = test_hsm_self_signed(enc, "EFOS encryption");
 	struct idp_md_info in = {
 		.entity_id = "https://idp.efos.example.se/idp",
 		.public_url = "https://idp.efos.example.se",
@@ -163,16 +115,16 @@ static void check_one(enum hsm_key_kind kind, int bits_or_nid, const char *sigal
 	snprintf(f, sizeof f, "%s/idp.xml", tmpdir);
 	snprintf(cf, sizeof cf, "%s/md.crt", tmpdir);
 	snprintf(tf, sizeof tf, "%s/tampered.xml", tmpdir);
-	write_file(f, xml, len);
-	write_cert(cf, cert);
-	if (run("xmllint --nonet --noout --schema '%s/tests/schemas/saml-metadata-efos.xsd' '%s' 2>'%s/xmllint.log'",
+	test_write_file(f, xml, len);
+	test_write_cert(cf, cert);
+	if (test_run("xmllint --nonet --noout --schema '%s/tests/schemas/saml-metadata-efos.xsd' '%s' 2>'%s/xmllint.log'",
 		top(), f, tmpdir) != 0) {
-		run("grep -v 'Skipping import' '%s/xmllint.log' >&2", tmpdir);
+		test_run("grep -v 'Skipping import' '%s/xmllint.log' >&2", tmpdir);
 		fail_msg("schema validation failed for %s", f);
 	}
-	if (run("xmlsec1 --verify --pubkey-cert-pem '%s' --id-attr:ID urn:oasis:names:tc:SAML:2.0:metadata:EntityDescriptor "
+	if (test_run("xmlsec1 --verify --pubkey-cert-pem '%s' --id-attr:ID urn:oasis:names:tc:SAML:2.0:metadata:EntityDescriptor "
 		"'%s' >'%s/xmlsec.log' 2>&1", cf, f, tmpdir) != 0) {
-		run("cat '%s/xmlsec.log' >&2", tmpdir);
+		test_run("cat '%s/xmlsec.log' >&2", tmpdir);
 		fail_msg("xmlsec1 does not verify %s", f);
 	}
 
@@ -189,8 +141,8 @@ static void check_one(enum hsm_key_kind kind, int bits_or_nid, const char *sigal
 	/* tampered: a scope changed */
 	char *t = strstr(xml, "5562265719");
 	t[0] = '9';
-	write_file(tf, xml, len);
-	assert_int_not_equal(run("xmlsec1 --verify --pubkey-cert-pem '%s' --id-attr:ID "
+	test_write_file(tf, xml, len);
+	assert_int_not_equal(test_run("xmlsec1 --verify --pubkey-cert-pem '%s' --id-attr:ID "
 				 "urn:oasis:names:tc:SAML:2.0:metadata:EntityDescriptor '%s' >/dev/null 2>&1", cf, tf), 0);
 
 	free(xml);
@@ -216,7 +168,7 @@ static void test_minimal(void **state)
 {
 	efos_err e = { 0 };
 	struct hsm_key *k = test_session_key(H, HSM_KEY_EC, NID_X9_62_prime256v1, "md-min");
-	X509 *cert = self_signed(k, "min");
+	X509 *cert = test_hsm_self_signed(k, "min");
 	struct idp_md_info in = {
 		.entity_id = "https://idp.example.se", .public_url = "https://idp.example.se",
 		.validity_s = 3600, .cache_duration_s = 600, .signing_cert = cert,
@@ -232,8 +184,8 @@ static void test_minimal(void **state)
 	assert_non_null(strstr(xml, "WantAuthnRequestsSigned=\"false\""));
 	char f[512];
 	snprintf(f, sizeof f, "%s/min.xml", tmpdir);
-	write_file(f, xml, len);
-	assert_int_equal(run("xmllint --nonet --noout --schema '%s/tests/schemas/saml-metadata-efos.xsd' '%s' 2>/dev/null",
+	test_write_file(f, xml, len);
+	assert_int_equal(test_run("xmllint --nonet --noout --schema '%s/tests/schemas/saml-metadata-efos.xsd' '%s' 2>/dev/null",
 			     top(), f), 0);
 	/* missing mandatory input */
 	in.org_name = NULL;
@@ -257,15 +209,14 @@ static int setup(void **state)
 {
 	xmlInitParser();
 	H = test_hsm_open(2);
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/efos-test-idpmd-XXXXXX");
-	assert_non_null(mkdtemp(tmpdir));
+	test_tmpdir_make(tmpdir, sizeof tmpdir, "efos-test-idpmd");
 	return 0;
 }
 
 static int teardown(void **state)
 {
 	hsm_close(H);
-	run("rm -rf '%s'", tmpdir);
+	test_tmpdir_remove(tmpdir);
 	return 0;
 }
 

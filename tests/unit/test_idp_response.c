@@ -27,6 +27,7 @@
 #include "idp/response.h"
 #include "idp/sad.h"
 #include "idp/xmlenc.h"
+#include "test_fs_common.h"
 #include "test_hsm_common.h"
 
 #define IDP_ID "https://idp.efos.example.se"
@@ -70,16 +71,6 @@ static X509 *self_signed(EVP_PKEY *pub, EVP_PKEY *signer, const char *cn, const 
 	return x;
 }
 
-static char *der_b64(X509 *x)
-{
-	unsigned char *der = NULL;
-	int len = i2d_X509(x, &der);
-	char *s = malloc(4 * ((size_t)len + 2) / 3 + 4);
-	EVP_EncodeBlock((unsigned char *)s, der, len);
-	OPENSSL_free(der);
-	return s;
-}
-
 static int setup(void **state)
 {
 	efos_err e = { 0 };
@@ -93,10 +84,9 @@ static int setup(void **state)
 	assert_non_null(hk);
 	SIGN_CERT = self_signed(hsm_key_public(KSIGN), hk, "EFOS IdP signing", NULL);
 	EVP_PKEY_free(hk);
-	SIGN_CERT_B64 = der_b64(SIGN_CERT);
+	SIGN_CERT_B64 = test_cert_b64(SIGN_CERT);
 
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/efos-idp-resp-XXXXXX");
-	assert_non_null(mkdtemp(tmpdir));
+	test_tmpdir_make(tmpdir, sizeof tmpdir, "efos-idp-resp");
 	SPKEY = EVP_RSA_gen(2048);
 	assert_non_null(SPKEY);
 	snprintf(sp_pem, sizeof sp_pem, "%s/sp.pem", tmpdir);
@@ -116,9 +106,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[400];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	if (system(cmd) != 0)
+	if (test_tmpdir_remove(tmpdir) != 0)
 		return -1;
 	idp_nameid_secret_free(SECRET);
 	EVP_PKEY_free(SPKEY);
@@ -207,32 +195,10 @@ static char *b64_decode(const char *b64, size_t *len)
 	return (char *)out;
 }
 
-static void write_file(const char *path, const char *data, size_t len)
-{
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	assert_int_equal(fwrite(data, 1, len, f), len);
-	fclose(f);
-}
-
-static int run(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int run(const char *fmt, ...)
-{
-	char cmd[2048];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof cmd, fmt, ap);
-	va_end(ap);
-	int rc = system(cmd);
-	if (rc != 0)
-		fprintf(stderr, "# command failed (%d): %s\n", rc, cmd);
-	return rc;
-}
-
 static bool schema_valid(const char *file)
 {
 	const char *top = getenv("EFOS_TOP");
-	return run("xmllint --nonet --noout --schema '%s/tests/schemas/saml-protocol-efos.xsd' '%s' >'%s/xmllint.log' 2>&1 "
+	return test_run("xmllint --nonet --noout --schema '%s/tests/schemas/saml-protocol-efos.xsd' '%s' >'%s/xmllint.log' 2>&1 "
 		   "|| { cat '%s/xmllint.log' >&2; false; }",
 		   top ? top : ".", file, tmpdir, tmpdir) == 0;
 }
@@ -301,7 +267,7 @@ static bool verify_inproc(xmlDocPtr doc, xmlNodePtr elem)
 
 static bool verify_cli(const char *file)
 {
-	return run("xmlsec1 --verify --trusted-pem '%s' --id-attr:ID 'urn:oasis:names:tc:SAML:2.0:protocol:Response' "
+	return test_run("xmlsec1 --verify --trusted-pem '%s' --id-attr:ID 'urn:oasis:names:tc:SAML:2.0:protocol:Response' "
 		   "--id-attr:ID 'urn:oasis:names:tc:SAML:2.0:assertion:Assertion' '%s' >'%s/verify.log' 2>&1 "
 		   "|| { cat '%s/verify.log' >&2; false; }",
 		   idp_cert_pem, file, tmpdir, tmpdir) == 0;
@@ -339,7 +305,7 @@ static void parse_built(struct built *b, const struct idp_response_out *out)
 	efos_err e = { 0 };
 	b->xml = b64_decode(out->b64, &b->len);
 	snprintf(b->resp_file, sizeof b->resp_file, "%s/response.xml", tmpdir);
-	write_file(b->resp_file, b->xml, b->len);
+	test_write_file(b->resp_file, b->xml, b->len);
 	if (xml_parse_untrusted(b->xml, b->len, NULL, &b->doc, &e) < 0)
 		fail_msg("our own Response does not pass the safe parser: %s", e.msg);
 }
@@ -357,7 +323,7 @@ static void decrypt(struct built *b)
 	int len = 0;
 	xmlDocDumpMemoryEnc(b->adoc, &x, &len, "UTF-8");
 	snprintf(b->assertion_file, sizeof b->assertion_file, "%s/assertion.xml", tmpdir);
-	write_file(b->assertion_file, (char *)x, (size_t)len);
+	test_write_file(b->assertion_file, (char *)x, (size_t)len);
 	xmlFree(x);
 }
 
@@ -560,7 +526,7 @@ static void test_response_gcm(void **state)
 	assert_true(verify_inproc(b.doc, xmlDocGetRootElement(b.doc)));
 
 	/* the xmlsec1 command decrypts it too */
-	assert_int_equal(run("xmlsec1 --decrypt --privkey-pem '%s' --output '%s/dec.xml' '%s' >'%s/dec.log' 2>&1 && "
+	assert_int_equal(test_run("xmlsec1 --decrypt --privkey-pem '%s' --output '%s/dec.xml' '%s' >'%s/dec.log' 2>&1 && "
 			     "grep -q 'Valfrid Lindeman' '%s/dec.xml'",
 			     sp_pem, tmpdir, b.resp_file, tmpdir, tmpdir), 0);
 
@@ -618,7 +584,7 @@ static void test_response_cbc_signed_assertion(void **state)
 	assert_true(schema_valid(b.resp_file));
 	assert_true(verify_cli(b.resp_file));
 	assert_true(verify_inproc(b.doc, xmlDocGetRootElement(b.doc)));
-	assert_int_equal(run("xmlsec1 --decrypt --privkey-pem '%s' --output '%s/dec.xml' '%s' >'%s/dec.log' 2>&1",
+	assert_int_equal(test_run("xmlsec1 --decrypt --privkey-pem '%s' --output '%s/dec.xml' '%s' >'%s/dec.log' 2>&1",
 			     sp_pem, tmpdir, b.resp_file, tmpdir), 0);
 
 	decrypt(&b);
@@ -752,7 +718,7 @@ static void test_response_hok(void **state)
 	assert_true(schema_valid(b.assertion_file));
 	assert_string_equal(str(b.adoc, "//saml:SubjectConfirmationData/@*[local-name()='type']"),
 			    "saml:KeyInfoConfirmationDataType");
-	char *cb64 = der_b64(subj.card_cert);
+	char *cb64 = test_cert_b64(subj.card_cert);
 	assert_string_equal(str(b.adoc, "//saml:SubjectConfirmationData/ds:KeyInfo/ds:X509Data/ds:X509Certificate"), cb64);
 	free(cb64);
 	built_free(&b);
@@ -1087,7 +1053,7 @@ static void test_tampered(void **state)
 	char *d = strstr(b.xml, "Destination=\"https://sp.");
 	assert_non_null(d);
 	d[21] = 'x';
-	write_file(b.resp_file, b.xml, b.len);
+	test_write_file(b.resp_file, b.xml, b.len);
 	assert_false(verify_cli(b.resp_file));
 	xmlFreeDoc(b.doc);
 	efos_err e = { 0 };

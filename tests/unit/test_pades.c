@@ -26,60 +26,13 @@
 #include "signer/pdf.h"
 #include "signer/tsa.h"
 #include "pdf_fixtures.h"
+#include "test_seal_common.h"
 
 static EVP_PKEY *ca_key, *ec_key, *rsa_key, *tsa_key;
 static X509 *ca_cert, *ec_cert, *rsa_cert, *tsa_cert;
 static STACK_OF(X509) *chain;
 static struct signer_tsa *tsa;
 static char dir[] = "/tmp/test_pades.XXXXXX";
-
-static X509 *make_cert(EVP_PKEY *pub, const char *cn, X509 *issuer, EVP_PKEY *issuer_key, const char *ku,
-		       const char *eku, bool ca)
-{
-	X509 *x = X509_new();
-	X509_NAME *n = X509_NAME_new();
-	X509V3_CTX v3;
-	static long serial = 1;
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
-	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0);
-	X509_NAME_add_entry_by_txt(n, "O", MBSTRING_UTF8, (const unsigned char *)"EFOS test", -1, -1, 0);
-	X509_set_subject_name(x, n);
-	X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : n);
-	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-	X509_set_pubkey(x, pub);
-	X509V3_set_ctx(&v3, issuer ? issuer : x, x, NULL, NULL, 0);
-	const char *exts[][2] = {
-		{ "basicConstraints", ca ? "critical,CA:TRUE" : "critical,CA:FALSE" },
-		{ "keyUsage", ku },
-		{ "subjectKeyIdentifier", "hash" },
-		{ "extendedKeyUsage", eku },
-	};
-	for (size_t i = 0; i < sizeof exts / sizeof exts[0]; i++) {
-		if (exts[i][1] == NULL)
-			continue;
-		X509_EXTENSION *ext = X509V3_EXT_conf(NULL, &v3, exts[i][0], exts[i][1]);
-		X509_add_ext(x, ext, -1);
-		X509_EXTENSION_free(ext);
-	}
-	X509_sign(x, issuer_key, EVP_sha256());
-	X509_NAME_free(n);
-	return x;
-}
-
-static uint64_t next_serial = 1;
-static int serial_ok(void *arg, uint64_t *serial, efos_err *e)
-{
-	*serial = next_serial++;
-	return 0;
-}
-
-static int timestamp_cb(void *arg, const EVP_MD *md, const unsigned char *data, size_t len, unsigned char **token,
-			size_t *token_len, efos_err *e)
-{
-	return signer_tsa_stamp(tsa, md, data, len, serial_ok, NULL, token, token_len, e);
-}
 
 static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int sh(const char *fmt, ...)
@@ -98,10 +51,10 @@ static int setup(void **state)
 	ec_key = EVP_EC_gen("P-256");
 	tsa_key = EVP_EC_gen("P-256");
 	rsa_key = EVP_RSA_gen(2048);
-	ca_cert = make_cert(ca_key, "PAdES Test CA", NULL, ca_key, "critical,keyCertSign,cRLSign", NULL, true);
-	ec_cert = make_cert(ec_key, "Seal EC", ca_cert, ca_key, "critical,digitalSignature,nonRepudiation", NULL, false);
-	rsa_cert = make_cert(rsa_key, "Seal RSA", ca_cert, ca_key, "critical,digitalSignature,nonRepudiation", NULL, false);
-	tsa_cert = make_cert(tsa_key, "TSA", ca_cert, ca_key, "critical,digitalSignature", "critical,timeStamping", false);
+	ca_cert = test_make_cert(ca_key, "PAdES Test CA", "EFOS test", NULL, ca_key, "critical,keyCertSign,cRLSign", NULL, true, 0);
+	ec_cert = test_make_cert(ec_key, "Seal EC", "EFOS test", ca_cert, ca_key, "critical,digitalSignature,nonRepudiation", NULL, false, 0);
+	rsa_cert = test_make_cert(rsa_key, "Seal RSA", "EFOS test", ca_cert, ca_key, "critical,digitalSignature,nonRepudiation", NULL, false, 0);
+	tsa_cert = test_make_cert(tsa_key, "TSA", "EFOS test", ca_cert, ca_key, "critical,digitalSignature", "critical,timeStamping", false, 0);
 	chain = sk_X509_new_null();
 	sk_X509_push(chain, ca_cert);
 	struct signer_tsa_params tp = { .cert = tsa_cert, .chain = chain, .key = tsa_key, .policy_oid = "1.2.3.4",
@@ -148,7 +101,7 @@ static void sign(EVP_PKEY *key, X509 *cert, const unsigned char *pdf, size_t len
 {
 	struct seal_signer s = { .cert = cert, .chain = chain, .key = key };
 	struct pades_params p = { .pdf = pdf, .pdf_len = len, .md = EVP_sha256(),
-				  .timestamp = ts ? timestamp_cb : NULL };
+				  .timestamp = ts ? test_tsa_stamp : NULL, .timestamp_arg = tsa };
 	efos_err e = { 0 };
 	if (pades_sign(&s, &p, r, &e) != 0)
 		fail_msg("pades_sign: %s", e.msg);

@@ -20,54 +20,13 @@
 #include <openssl/x509v3.h>
 #include "signer/seal.h"
 #include "signer/tsa.h"
+#include "test_seal_common.h"
 
 static EVP_PKEY *ca_key, *ec_key, *rsa_key, *tsa_key;
 static X509 *ca_cert, *ec_cert, *rsa_cert, *tsa_cert;
 static struct signer_tsa *tsa;
 static unsigned char doc[1024];
 
-static X509 *make_cert(EVP_PKEY *pub, const char *cn, X509 *issuer, EVP_PKEY *issuer_key, const char *ku,
-		       const char *eku, bool ca)
-{
-	X509 *x = X509_new();
-	X509_NAME *n = X509_NAME_new();
-	X509V3_CTX v3;
-	assert_non_null(x);
-	X509_set_version(x, 2);
-	static long serial = 1;
-	ASN1_INTEGER_set(X509_get_serialNumber(x), serial++);
-	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0);
-	X509_set_subject_name(x, n);
-	X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : n);
-	X509_gmtime_adj(X509_getm_notBefore(x), -60);
-	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-	X509_set_pubkey(x, pub);
-	X509V3_set_ctx(&v3, issuer ? issuer : x, x, NULL, NULL, 0);
-	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints, ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
-	X509_add_ext(x, ext, -1);
-	X509_EXTENSION_free(ext);
-	ext = X509V3_EXT_conf_nid(NULL, &v3, NID_key_usage, ku);
-	X509_add_ext(x, ext, -1);
-	X509_EXTENSION_free(ext);
-	if (eku != NULL) {
-		ext = X509V3_EXT_conf_nid(NULL, &v3, NID_ext_key_usage, eku);
-		X509_add_ext(x, ext, -1);
-		X509_EXTENSION_free(ext);
-	}
-	ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_key_identifier, "hash");
-	X509_add_ext(x, ext, -1);
-	X509_EXTENSION_free(ext);
-	assert_true(X509_sign(x, issuer_key, EVP_sha256()) > 0);
-	X509_NAME_free(n);
-	return x;
-}
-
-static uint64_t next_serial = 100;
-static int serial_ok(void *arg, uint64_t *serial, efos_err *e)
-{
-	*serial = next_serial++;
-	return 0;
-}
 static int serial_down(void *arg, uint64_t *serial, efos_err *e)
 {
 	return efos_fail(e, EFOS_E_UNAVAILABLE, "database down");
@@ -81,10 +40,10 @@ static int setup(void **state)
 	rsa_key = EVP_RSA_gen(2048);
 	if (!ca_key || !ec_key || !tsa_key || !rsa_key)
 		return -1;
-	ca_cert = make_cert(ca_key, "Test CA", NULL, ca_key, "critical,keyCertSign,cRLSign", NULL, true);
-	ec_cert = make_cert(ec_key, "Seal EC", ca_cert, ca_key, "critical,digitalSignature,nonRepudiation", NULL, false);
-	rsa_cert = make_cert(rsa_key, "Seal RSA", ca_cert, ca_key, "critical,digitalSignature,nonRepudiation", NULL, false);
-	tsa_cert = make_cert(tsa_key, "TSA", ca_cert, ca_key, "critical,digitalSignature", "critical,timeStamping", false);
+	ca_cert = test_make_cert(ca_key, "Test CA", NULL, NULL, ca_key, "critical,keyCertSign,cRLSign", NULL, true, 0);
+	ec_cert = test_make_cert(ec_key, "Seal EC", NULL, ca_cert, ca_key, "critical,digitalSignature,nonRepudiation", NULL, false, 0);
+	rsa_cert = test_make_cert(rsa_key, "Seal RSA", NULL, ca_cert, ca_key, "critical,digitalSignature,nonRepudiation", NULL, false, 0);
+	tsa_cert = test_make_cert(tsa_key, "TSA", NULL, ca_cert, ca_key, "critical,digitalSignature", "critical,timeStamping", false, 0);
 	RAND_bytes(doc, sizeof doc);
 	STACK_OF(X509) *chain = sk_X509_new_null();
 	sk_X509_push(chain, ca_cert);
@@ -274,8 +233,8 @@ static void test_tsa_grant_and_reject(void **state)
 	unsigned char *der = NULL;
 	int n = i2d_TS_REQ(rq, &der);
 	int status = -1;
-	uint64_t first = next_serial;
-	TS_RESP *resp = respond(der, (size_t)n, serial_ok, &status);
+	uint64_t first = test_tsa_next_serial;
+	TS_RESP *resp = respond(der, (size_t)n, test_tsa_serial, &status);
 	assert_int_equal(status, TS_STATUS_GRANTED);
 	TS_TST_INFO *ti = TS_RESP_get_tst_info(resp);
 	assert_int_equal(ASN1_INTEGER_cmp(TS_TST_INFO_get_nonce(ti), nonce), 0);
@@ -293,7 +252,7 @@ static void test_tsa_grant_and_reject(void **state)
 	TS_VERIFY_CTX_free(vc);
 	TS_RESP_free(resp);
 	/* serials are distinct */
-	resp = respond(der, (size_t)n, serial_ok, &status);
+	resp = respond(der, (size_t)n, test_tsa_serial, &status);
 	assert_int_equal(ASN1_INTEGER_get(TS_TST_INFO_get_serial(TS_RESP_get_tst_info(resp))), (long)first + 1);
 	TS_RESP_free(resp);
 	/* serial source down: a rejection, not a token */
@@ -301,7 +260,7 @@ static void test_tsa_grant_and_reject(void **state)
 	assert_int_equal(status, TS_STATUS_REJECTION);
 	TS_RESP_free(resp);
 	/* garbage: rejection, badDataFormat */
-	resp = respond((const unsigned char *)"garbage", 7, serial_ok, &status);
+	resp = respond((const unsigned char *)"garbage", 7, test_tsa_serial, &status);
 	assert_int_equal(status, TS_STATUS_REJECTION);
 	assert_true(ASN1_BIT_STRING_get_bit(TS_STATUS_INFO_get0_failure_info(TS_RESP_get_status_info(resp)),
 					    TS_INFO_BAD_DATA_FORMAT));
@@ -313,16 +272,10 @@ static void test_tsa_grant_and_reject(void **state)
 	X509_ALGOR_free(alg);
 }
 
-static int stamp(void *arg, const EVP_MD *md, const unsigned char *data, size_t len, unsigned char **token,
-		 size_t *token_len, efos_err *e)
-{
-	return signer_tsa_stamp(tsa, md, data, len, serial_ok, NULL, token, token_len, e);
-}
-
 static void test_b_t(void **state)
 {
 	struct seal_cades_params p = { .packaging = SEAL_DETACHED, .md = EVP_sha256(), .document = doc,
-				       .document_len = sizeof doc, .timestamp = stamp };
+				       .document_len = sizeof doc, .timestamp = test_tsa_stamp, .timestamp_arg = tsa };
 	struct seal_result r;
 	sign_ok(ec_key, ec_cert, &p, &r);
 	assert_true(r.timestamped);

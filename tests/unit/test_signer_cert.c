@@ -24,7 +24,7 @@
 #include "core/db.h"
 #include "hsm/bridge.h"
 #include "signer/signer_cert.h"
-#include "test_hsm_common.h"
+#include "test_ca_common.h"
 
 #define POLICY_SIGNER "2.25.123836948378678934782901549661384433962"
 #define PNR "urn:oid:1.2.752.29.4.13"
@@ -35,101 +35,14 @@ static struct hsm *h;
 static struct cert_profiles *profiles;
 static PGconn *conn;
 
-struct test_ca {
-	struct certs_ca ca;
-	struct hsm_key *key;
-	char name[48];
-};
 static struct test_ca root, sign;
 static struct cert_profile signer_profile;
 
-static void insert_ca(struct test_ca *t, long parent)
-{
-	unsigned char *der = NULL;
-	int len = i2d_X509(t->ca.cert, &der);
-	assert_true(len > 0);
-	char *hex = malloc(2 * (size_t)len + 3), parent_s[24], *subject = certs_name_string(X509_get_subject_name(t->ca.cert));
-	hex[0] = '\\';
-	hex[1] = 'x';
-	certs_hex(der, (size_t)len, hex + 2);
-	snprintf(parent_s, sizeof parent_s, "%ld", parent);
-	const char *params[] = { t->name, parent ? parent_s : NULL, hex, subject };
-	efos_err e = { 0 };
-	PGresult *r = db_exec(conn, "INSERT INTO cas (name, parent_id, cert_der, key_uri, subject, ski, name_hash_sha1, "
-			      "key_hash_sha1) VALUES ($1, $2::bigint, $3::bytea, 'pkcs11:object=test', $4, '\\x00', "
-			      "'\\x00', '\\x00') RETURNING id", 4, params, &e);
-	if (r == NULL)
-		fail_msg("insert ca: %s", e.msg);
-	t->ca.id = atol(PQgetvalue(r, 0, 0));
-	PQclear(r);
-	free(hex);
-	free(subject);
-	OPENSSL_free(der);
-}
-
-static void make_ca(struct test_ca *t, const char *profile, struct test_ca *parent)
-{
-	efos_err e = { 0 };
-	t->key = test_session_key(h, HSM_KEY_EC, NID_X9_62_prime256v1, t->name);
-	t->ca.name = t->name;
-	t->ca.key = t->key;
-	t->ca.signer = hsm_evp_pkey(t->key, &e);
-	assert_non_null(t->ca.signer);
-	struct cert_profile p = *cert_profile_get(profiles, profile);
-	if (parent != NULL)
-		p.issuer = parent->name;
-	struct cert_issue_request req = { .profile = &p, .public_key = hsm_key_public(t->key),
-					  .subject = { .o = "EFOS unit test", .cn = t->name },
-					  .initial_status = "good", .actor = "test" };
-	X509 *x = NULL;
-	if (parent == NULL) {
-		unsigned char serial[16];
-		assert_int_equal(certs_serial_random(serial, &e), 0);
-		if (certs_build(&t->ca, &req, serial, sizeof serial, &x, &e) != 0)
-			fail_msg("root: %s", e.msg);
-	} else if (certs_issue(conn, &parent->ca, &req, &x, &e) != 0) {
-		fail_msg("sign CA: %s", e.msg);
-	}
-	t->ca.cert = x;
-	insert_ca(t, parent ? parent->ca.id : 0);
-}
-
-static void free_ca(struct test_ca *t)
-{
-	X509_free(t->ca.cert);
-	EVP_PKEY_free(t->ca.signer);
-	hsm_key_free(t->key);
-	memset(t, 0, sizeof *t);
-}
-
 static int group_setup(void **state)
 {
-	const char *top = getenv("EFOS_TOP");
-	char path[512];
-	efos_err e = { 0 };
-	snprintf(path, sizeof path, "%s/etc/profiles.conf", top ? top : ".");
-	if (cert_profiles_load(path, "https://efos.test", &profiles, &e) != 0) {
-		fprintf(stderr, "%s\n", e.msg);
+	profiles = test_profiles_load();
+	if (profiles == NULL || test_db_open(&conn) != 0)
 		return -1;
-	}
-	const char *pg = getenv("EFOS_TEST_PG"), *pg_owner = getenv("EFOS_TEST_PG_OWNER");
-	if (pg == NULL || pg_owner == NULL) {
-		fprintf(stderr, "EFOS_TEST_PG* not set: source var/test/env\n");
-		return -1;
-	}
-	snprintf(path, sizeof path, "%s/db", top ? top : ".");
-	PGconn *oc = NULL;
-	int applied = 0;
-	if (db_connect(pg_owner, NULL, 5, &oc, &e) < 0 || db_migrate(oc, path, &applied, &e) < 0) {
-		fprintf(stderr, "migrations: %s\n", e.msg);
-		PQfinish(oc);
-		return -1;
-	}
-	PQfinish(oc);
-	if (db_connect(pg, NULL, 5, &conn, &e) < 0) {
-		fprintf(stderr, "%s\n", e.msg);
-		return -1;
-	}
 	h = test_hsm_open(2);
 	certs_set_audit_node("unit-test");
 	xmlInitParser();
@@ -152,8 +65,8 @@ static int setup(void **state)
 		return -1;
 	snprintf(root.name, sizeof root.name, "ut-sroot-%d-%d", (int)getpid() % 100000, n);
 	snprintf(sign.name, sizeof sign.name, "ut-sign-%d-%d", (int)getpid() % 100000, n++);
-	make_ca(&root, "root-ca", NULL);
-	make_ca(&sign, "sign-ca", &root);
+	test_ca_make(conn, h, profiles, &root, "root-ca", NULL);
+	test_ca_make(conn, h, profiles, &sign, "sign-ca", &root);
 	signer_profile = *cert_profile_get(profiles, "signer");
 	signer_profile.issuer = sign.name;
 	return 0;
@@ -162,8 +75,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	db_rollback(conn);
-	free_ca(&sign);
-	free_ca(&root);
+	test_ca_free(&sign);
+	test_ca_free(&root);
 	return 0;
 }
 

@@ -30,6 +30,7 @@
 #include "signer/sad_verify.h"
 #include "signer/sp_authn.h"
 #include "signer/sp_response.h"
+#include "test_fs_common.h"
 #include "test_hsm_common.h"
 
 #define IDP_ID "https://idp.efos.example.se/idp"
@@ -53,37 +54,6 @@ static const struct sig_idp *IDP;
 static struct idp_nameid_secret *SECRET;
 
 /* ---- fixtures -------------------------------------------------------------------------------- */
-
-static X509 *self_signed(struct hsm_key *k, const char *cn)
-{
-	efos_err e = { 0 };
-	EVP_PKEY *priv = hsm_evp_pkey(k, &e);
-	assert_non_null(priv);
-	X509 *x = X509_new();
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), 11);
-	X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-	X509_gmtime_adj(X509_getm_notAfter(x), 365L * 86400);
-	X509_NAME *n = X509_NAME_new();
-	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0);
-	X509_set_subject_name(x, n);
-	X509_set_issuer_name(x, n);
-	X509_NAME_free(n);
-	X509_set_pubkey(x, hsm_key_public(k));
-	assert_true(X509_sign(x, priv, EVP_sha256()) > 0);
-	EVP_PKEY_free(priv);
-	return x;
-}
-
-static char *der_b64(X509 *x)
-{
-	unsigned char *der = NULL;
-	int len = i2d_X509(x, &der);
-	char *s = malloc(4 * ((size_t)len + 2) / 3 + 4);
-	EVP_EncodeBlock((unsigned char *)s, der, len);
-	OPENSSL_free(der);
-	return s;
-}
 
 static const char *const PSEL[] = { ATTR_PERSONAL_IDENTITY_NUMBER, ATTR_ORG_AFFILIATION };
 
@@ -124,12 +94,11 @@ static int setup(void **state)
 	KEC = test_session_key(H, HSM_KEY_EC, NID_X9_62_prime256v1, "sigsp-ec");
 	KSS = test_session_key(H, HSM_KEY_RSA, 2048, "sigsp-ss-sign");
 	KENC = test_session_key(H, HSM_KEY_RSA, 2048, "sigsp-ss-enc");
-	IDP_CERT = self_signed(KIDP, "EFOS IdP");
-	OTHER_CERT = self_signed(KOTHER, "Not the IdP");
-	X509 *ss = self_signed(KSS, "EFOS signing service");
-	SS_CERT_B64 = der_b64(ss);
-	snprintf(tmpdir, sizeof tmpdir, "/tmp/efos-sigsp-XXXXXX");
-	assert_non_null(mkdtemp(tmpdir));
+	IDP_CERT = test_hsm_self_signed(KIDP, "EFOS IdP");
+	OTHER_CERT = test_hsm_self_signed(KOTHER, "Not the IdP");
+	X509 *ss = test_hsm_self_signed(KSS, "EFOS signing service");
+	SS_CERT_B64 = test_cert_b64(ss);
+	test_tmpdir_make(tmpdir, sizeof tmpdir, "efos-sigsp");
 	snprintf(ss_cert_pem, sizeof ss_cert_pem, "%s/ss.pem", tmpdir);
 	FILE *f = fopen(ss_cert_pem, "w");
 	assert_non_null(f);
@@ -150,9 +119,7 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	char cmd[400];
-	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-	if (system(cmd) != 0)
+	if (test_tmpdir_remove(tmpdir) != 0)
 		return -1;
 	idp_nameid_secret_free(SECRET);
 	sig_idp_set_free(SET);

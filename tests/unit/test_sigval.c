@@ -32,52 +32,13 @@
 #include "signer/sigval.h"
 #include "signer/tsa.h"
 #include "pdf_fixtures.h"
+#include "test_seal_common.h"
 
 static EVP_PKEY *ca_key, *other_ca_key, *ec_key, *rsa_key, *tsa_key, *other_key;
 static X509 *ca_cert, *other_ca_cert, *ec_cert, *rsa_cert, *tsa_cert, *unknown_cert;
 static struct signer_tsa *tsa;
 static unsigned char doc[2048];
 static bool revocation_good = true;
-
-static X509 *make_cert(EVP_PKEY *pub, const char *cn, X509 *issuer, EVP_PKEY *issuer_key, const char *ku,
-		       const char *eku, bool ca, long serial)
-{
-	X509 *x = X509_new();
-	X509_NAME *n = X509_NAME_new();
-	X509V3_CTX v3;
-	assert_non_null(x);
-	X509_set_version(x, 2);
-	ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
-	X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0);
-	X509_set_subject_name(x, n);
-	X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : n);
-	X509_gmtime_adj(X509_getm_notBefore(x), -60);
-	X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-	X509_set_pubkey(x, pub);
-	X509V3_set_ctx(&v3, issuer ? issuer : x, x, NULL, NULL, 0);
-	X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints, ca ? "critical,CA:TRUE" : "critical,CA:FALSE");
-	X509_add_ext(x, ext, -1);
-	X509_EXTENSION_free(ext);
-	ext = X509V3_EXT_conf_nid(NULL, &v3, NID_key_usage, ku);
-	X509_add_ext(x, ext, -1);
-	X509_EXTENSION_free(ext);
-	if (eku != NULL) {
-		ext = X509V3_EXT_conf_nid(NULL, &v3, NID_ext_key_usage, eku);
-		X509_add_ext(x, ext, -1);
-		X509_EXTENSION_free(ext);
-	}
-	ext = X509V3_EXT_conf_nid(NULL, &v3, NID_subject_key_identifier, "hash");
-	X509_add_ext(x, ext, -1);
-	X509_EXTENSION_free(ext);
-	if (issuer != NULL) {
-		ext = X509V3_EXT_conf_nid(NULL, &v3, NID_authority_key_identifier, "keyid:always");
-		X509_add_ext(x, ext, -1);
-		X509_EXTENSION_free(ext);
-	}
-	assert_true(X509_sign(x, issuer_key, EVP_sha256()) > 0);
-	X509_NAME_free(n);
-	return x;
-}
 
 /* ---- the certificate step ----------------------------------------------------------------- */
 
@@ -100,19 +61,6 @@ static int validate_cb(void *arg, X509 *leaf, STACK_OF(X509) *untrusted, time_t 
 
 static const struct sigval_ctx vc = { validate_cb, NULL };
 
-static uint64_t next_serial = 100;
-static int serial_ok(void *arg, uint64_t *serial, efos_err *e)
-{
-	*serial = next_serial++;
-	return 0;
-}
-
-static int stamp(void *arg, const EVP_MD *md, const unsigned char *data, size_t len, unsigned char **token,
-		 size_t *token_len, efos_err *e)
-{
-	return signer_tsa_stamp(tsa, md, data, len, serial_ok, NULL, token, token_len, e);
-}
-
 static int setup(void **state)
 {
 	ca_key = EVP_EC_gen("P-256");
@@ -123,12 +71,12 @@ static int setup(void **state)
 	rsa_key = EVP_RSA_gen(2048);
 	if (!ca_key || !other_ca_key || !ec_key || !tsa_key || !rsa_key || !other_key)
 		return -1;
-	ca_cert = make_cert(ca_key, "Test CA", NULL, ca_key, "critical,keyCertSign,cRLSign", NULL, true, 1);
-	other_ca_cert = make_cert(other_ca_key, "Other CA", NULL, other_ca_key, "critical,keyCertSign,cRLSign", NULL, true, 2);
-	ec_cert = make_cert(ec_key, "Seal EC", ca_cert, ca_key, "critical,digitalSignature,nonRepudiation", NULL, false, 3);
-	rsa_cert = make_cert(rsa_key, "Seal RSA", ca_cert, ca_key, "critical,digitalSignature,nonRepudiation", NULL, false, 4);
-	tsa_cert = make_cert(tsa_key, "TSA", ca_cert, ca_key, "critical,digitalSignature", "critical,timeStamping", false, 5);
-	unknown_cert = make_cert(other_key, "Seal of an unknown CA", other_ca_cert, other_ca_key,
+	ca_cert = test_make_cert(ca_key, "Test CA", NULL, NULL, ca_key, "critical,keyCertSign,cRLSign", NULL, true, 1);
+	other_ca_cert = test_make_cert(other_ca_key, "Other CA", NULL, NULL, other_ca_key, "critical,keyCertSign,cRLSign", NULL, true, 2);
+	ec_cert = test_make_cert(ec_key, "Seal EC", NULL, ca_cert, ca_key, "critical,digitalSignature,nonRepudiation", NULL, false, 3);
+	rsa_cert = test_make_cert(rsa_key, "Seal RSA", NULL, ca_cert, ca_key, "critical,digitalSignature,nonRepudiation", NULL, false, 4);
+	tsa_cert = test_make_cert(tsa_key, "TSA", NULL, ca_cert, ca_key, "critical,digitalSignature", "critical,timeStamping", false, 5);
+	unknown_cert = test_make_cert(other_key, "Seal of an unknown CA", NULL, other_ca_cert, other_ca_key,
 				 "critical,digitalSignature,nonRepudiation", NULL, false, 6);
 	RAND_bytes(doc, sizeof doc);
 	STACK_OF(X509) *chain = sk_X509_new_null();
@@ -157,7 +105,7 @@ static void cades(X509 *cert, EVP_PKEY *key, enum seal_packaging pk, bool bt, st
 	sk_X509_push(chain, ca_cert);
 	struct seal_signer s = { .cert = cert, .chain = chain, .key = key };
 	struct seal_cades_params p = { .packaging = pk, .md = EVP_sha256(), .document = doc, .document_len = sizeof doc,
-				       .timestamp = bt ? stamp : NULL };
+				       .timestamp = bt ? test_tsa_stamp : NULL, .timestamp_arg = tsa };
 	efos_err e = { 0 };
 	if (seal_cades_sign(&s, &p, out, &e) != 0)
 		fail_msg("seal_cades_sign: %s", e.msg);
@@ -255,7 +203,7 @@ static void test_cades_wrong_cert(void **state)
 	unsigned char *der;
 	size_t len;
 	/* the same issuer and serial as the signer's, another key: the signature does not verify */
-	X509 *forged = make_cert(other_key, "Seal EC", ca_cert, ca_key, "critical,digitalSignature", NULL, false, 3);
+	X509 *forged = test_make_cert(other_key, "Seal EC", NULL, ca_cert, ca_key, "critical,digitalSignature", NULL, false, 3);
 	cms_with_cert(ec_cert, ec_key, forged, &der, &len);
 	cms_report(der, len, doc, sizeof doc, &r);
 	assert_int_equal(r.sigs[0].result, SIGVAL_INVALID);
@@ -264,7 +212,7 @@ static void test_cades_wrong_cert(void **state)
 	OPENSSL_free(der);
 	X509_free(forged);
 	/* the same key re-certified with another name: signingCertificateV2 tells them apart */
-	X509 *recert = make_cert(ec_key, "Someone else", ca_cert, ca_key, "critical,digitalSignature", NULL, false, 3);
+	X509 *recert = test_make_cert(ec_key, "Someone else", NULL, ca_cert, ca_key, "critical,digitalSignature", NULL, false, 3);
 	cms_with_cert(ec_cert, ec_key, recert, &der, &len);
 	cms_report(der, len, doc, sizeof doc, &r);
 	assert_int_equal(r.sigs[0].result, SIGVAL_INVALID);
