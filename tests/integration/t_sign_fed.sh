@@ -161,6 +161,10 @@ b_form_field SAMLRequest | base64 -d >"$T/authnreq.xml" 2>/dev/null
 if out=$(xmlsec1 --verify --pubkey-cert-pem "$T/sig-sign.pem" --id-attr:ID urn:oasis:names:tc:SAML:2.0:protocol:AuthnRequest "$T/authnreq.xml" 2>&1)
 then ok "the AuthnRequest is signed with signer.signing_key"; else fail "AuthnRequest signature" "$(printf '%s' "$out" | tail -3)"; fi
 expect_match "... ForceAuthn, the SignMessage, RequesterID" "$(cat "$T/authnreq.xml")" 'ForceAuthn="true".*SignMessage.*RequesterID'
+# our IdP declares scal2 and the request has a SignMessage: a SADRequest goes with it, so the
+# Success below also means the SAD passed the ten checks of spec §5.3
+expect_match "... a sap:SADRequest for the one task (IdP scal2 + SignMessage)" "$(tr -d '\n' <"$T/authnreq.xml")" \
+	'SADRequest.*<sap:DocCount>1</sap:DocCount>'
 if to_idp_and_decide accept; then ok "the card login and the sign-message page (accepted)"
 else fail "card login / sign-message page" "hops: ${B_HOPS[*]}" "$B_CODE $(b_text | head -c 400)"; fi
 expect_eq "the IdP's answer goes to /sign/acs" "$(b_form_action)" "$T_URL/sign/acs"
