@@ -153,44 +153,6 @@ void signer_seal_service_stop(void)
 
 /* ---------------------------------------------------------------------------- helpers */
 
-/* Strict base64 (whitespace allowed, padding required); NULL when it is not base64. An empty
- * string is a valid empty value (*outlen 0). */
-static unsigned char *b64_decode(const char *s, size_t *outlen)
-{
-	size_t n = strlen(s), k = 0;
-	char *clean = malloc(n + 1);
-	unsigned char *out = NULL;
-	if (clean == NULL)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (isspace(ch))
-			continue;
-		if (!isalnum(ch) && ch != '+' && ch != '/' && ch != '=')
-			goto out;
-		clean[k++] = (char)ch;
-	}
-	clean[k] = '\0';
-	if (k % 4 != 0)
-		goto out;
-	out = malloc(k / 4 * 3 + 1);
-	if (out == NULL || k == 0) {
-		*outlen = 0;
-		goto out;
-	}
-	int len = EVP_DecodeBlock(out, (const unsigned char *)clean, (int)k);
-	if (len < 0) {
-		free(out);
-		out = NULL;
-		goto out;
-	}
-	size_t pad = (clean[k - 1] == '=') + (clean[k - 2] == '=');
-	*outlen = (size_t)len - pad;
-out:
-	free(clean);
-	return out;
-}
-
 static char *b64_encode(const unsigned char *d, size_t n)
 {
 	char *out = malloc(4 * ((n + 2) / 3) + 1);
@@ -408,12 +370,12 @@ static int parse_json(struct http_request *req, struct sign_req *s, char *why, s
 		goto out;
 	}
 	if (document != NULL) {
-		if ((s->doc_buf = b64_decode(document, &s->document_len)) == NULL) {
+		if ((s->doc_buf = signer_api_b64_decode(document, &s->document_len)) == NULL) {
 			snprintf(why, cap, "\"document\" is not base64");
 			goto out;
 		}
 		s->document = s->doc_buf;
-	} else if ((s->digest = b64_decode(digest, &s->digest_len)) == NULL || s->digest_len == 0) {
+	} else if ((s->digest = signer_api_b64_decode(digest, &s->digest_len)) == NULL || s->digest_len == 0) {
 		snprintf(why, cap, "\"digest\" is not base64");
 		goto out;
 	}
