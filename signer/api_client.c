@@ -66,39 +66,3 @@ int signer_api_client_authenticate(PGconn *c, struct http_request *req, struct h
 	PQclear(r);
 	return rc;
 }
-
-unsigned char *signer_api_b64_decode(const char *s, size_t *outlen)
-{
-	size_t n = strlen(s), k = 0;
-	char *clean = malloc(n + 1);
-	unsigned char *out = NULL;
-	if (clean == NULL)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n')
-			continue;
-		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-		      ch == '+' || ch == '/' || ch == '='))
-			goto out;
-		clean[k++] = (char)ch;
-	}
-	if (k % 4 != 0)
-		goto out;
-	if ((out = malloc(k / 4 * 3 + 1)) == NULL)
-		goto out;
-	*outlen = 0;
-	if (k == 0)
-		goto out;
-	int len = EVP_DecodeBlock(out, (const unsigned char *)clean, (int)k);
-	size_t pad = (clean[k - 1] == '=') + (clean[k - 2] == '=');
-	if (len < 0 || (size_t)len < pad) {
-		free(out);
-		out = NULL;
-		goto out;
-	}
-	*outlen = (size_t)len - pad;
-out:
-	free(clean);
-	return out;
-}

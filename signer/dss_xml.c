@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/evp.h>
+#include "core/base64.h"
 #include "core/utf8.h"
 #include "core/xml.h"
 #include "signer/dss_xml.h"
@@ -130,12 +131,7 @@ bad:
 
 char *dss_b64_encode(const unsigned char *d, size_t n)
 {
-	if (n > (size_t)1 << 30)
-		return NULL;
-	char *s = malloc(4 * ((n + 2) / 3) + 1);
-	if (s != NULL)
-		EVP_EncodeBlock((unsigned char *)s, d, (int)n);
-	return s;
+	return b64_encode(d, n);
 }
 
 static int digits(const char *s, int n)

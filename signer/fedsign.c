@@ -16,6 +16,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 #include "core/audit.h"
+#include "core/base64.h"
 #include "core/config.h"
 #include "core/ctx.h"
 #include "core/db.h"
@@ -78,33 +79,6 @@ static char *nonce_new(void)
 	for (size_t i = 0; i < sizeof r; i++)
 		snprintf(n + 2 * i, 3, "%02x", r[i]);
 	return n;
-}
-
-/* Base64 form value -> bytes (whitespace skipped), bounded by the body size already. */
-static unsigned char *b64_decode(const char *s, size_t *n)
-{
-	size_t len = strlen(s), k = 0;
-	char *flat = malloc(len + 1);
-	unsigned char *out = malloc(len / 4 * 3 + 4);
-	if (flat == NULL || out == NULL)
-		goto fail;
-	for (size_t i = 0; i < len; i++)
-		if (s[i] != ' ' && s[i] != '\n' && s[i] != '\r' && s[i] != '\t')
-			flat[k++] = s[i];
-	flat[k] = '\0';
-	if (k == 0 || k % 4 != 0)
-		goto fail;
-	int r = EVP_DecodeBlock(out, (unsigned char *)flat, (int)k);
-	if (r < 0)
-		goto fail;
-	*n = (size_t)r - (flat[k - 1] == '=') - (k > 1 && flat[k - 2] == '=');
-	out[*n] = '\0';
-	free(flat);
-	return out;
-fail:
-	free(flat);
-	free(out);
-	return NULL;
 }
 
 static void error_page(struct http_response *resp, int status, const char *what)
@@ -249,7 +223,8 @@ static void handle_request(struct http_request *req, struct http_response *resp)
 	}
 	size_t xml_len = 0;
 	unsigned char *xml = b64_decode(b64, &xml_len);
-	if (xml == NULL) {
+	if (xml == NULL || xml_len == 0) {
+		free(xml);
 		error_page(resp, 400, "The EidSignRequest is not valid base64.");
 		return;
 	}

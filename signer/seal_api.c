@@ -23,6 +23,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include "core/audit.h"
+#include "core/base64.h"
 #include "core/config.h"
 #include "core/ctx.h"
 #include "core/db.h"
@@ -152,14 +153,6 @@ void signer_seal_service_stop(void)
 }
 
 /* ---------------------------------------------------------------------------- helpers */
-
-static char *b64_encode(const unsigned char *d, size_t n)
-{
-	char *out = malloc(4 * ((n + 2) / 3) + 1);
-	if (out != NULL)
-		EVP_EncodeBlock((unsigned char *)out, d, (int)n);
-	return out;
-}
 
 static void hex(const unsigned char *b, size_t n, char *out)
 {
@@ -370,12 +363,12 @@ static int parse_json(struct http_request *req, struct sign_req *s, char *why, s
 		goto out;
 	}
 	if (document != NULL) {
-		if ((s->doc_buf = signer_api_b64_decode(document, &s->document_len)) == NULL) {
+		if ((s->doc_buf = b64_decode(document, &s->document_len)) == NULL) {
 			snprintf(why, cap, "\"document\" is not base64");
 			goto out;
 		}
 		s->document = s->doc_buf;
-	} else if ((s->digest = signer_api_b64_decode(digest, &s->digest_len)) == NULL || s->digest_len == 0) {
+	} else if ((s->digest = b64_decode(digest, &s->digest_len)) == NULL || s->digest_len == 0) {
 		snprintf(why, cap, "\"digest\" is not base64");
 		goto out;
 	}
