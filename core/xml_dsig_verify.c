@@ -260,6 +260,20 @@ out:
 	return ret;
 }
 
+/* The SignatureValue's bytes (into sigbin, MAX_SIG_BYTES) and the canonical SignedInfo they
+ * sign: the last step of both verifiers. The caller frees *sv_text and *c14n_si. */
+static int sig_value_and_signed_info(xmlNodePtr sv, xmlNodePtr si, xmlChar **prefixes, bool with_comments,
+				     xmlChar **sv_text, unsigned char *sigbin, size_t *siglen,
+				     xmlOutputBufferPtr *c14n_si, efos_err *e)
+{
+	if (xml_text_content_strict(sv, sv_text, e) < 0)
+		return -1;
+	if (b64_decode(*sv_text, sigbin, MAX_SIG_BYTES, siglen) < 0)
+		return efos_fail(e, EFOS_E_INVALID, "XML-DSig: SignatureValue is not base64 of a plausible signature");
+	struct xml_node_set si_set = { si, NULL, !with_comments };
+	return xml_c14n_exclusive(si->doc, &si_set, prefixes, with_comments, c14n_si, e);
+}
+
 /* SignedInfo's CanonicalizationMethod (exc-c14n) and SignatureMethod (allow-list, no
  * parameters); *first_ref: the element after them. The caller frees the xmlChar outputs. */
 static int signed_info_head(xmlNodePtr si, const struct xml_dsig_policy *pol, xmlChar **c14n_alg, bool *with_comments,
@@ -344,14 +358,7 @@ xmlNodePtr xml_dsig_verify_element(xmlNodePtr signed_elem, xmlNodePtr sig, EVP_P
 		goto out;
 
 	/* SignatureValue, then the signature over the canonical SignedInfo: one of our keys. */
-	if (xml_text_content_strict(sv, &sv_text, e) < 0)
-		goto out;
-	if (b64_decode(sv_text, sigbin, sizeof sigbin, &siglen) < 0) {
-		efos_fail(e, EFOS_E_INVALID, "XML-DSig: SignatureValue is not base64 of a plausible signature");
-		goto out;
-	}
-	struct xml_node_set si_set = { si, NULL, !with_comments };
-	if (xml_c14n_exclusive(sig->doc, &si_set, prefixes, with_comments, &c14n_si, e) < 0)
+	if (sig_value_and_signed_info(sv, si, prefixes, with_comments, &sv_text, sigbin, &siglen, &c14n_si, e) < 0)
 		goto out;
 	const char *why = "no trusted key is configured";
 	size_t usable = 0;
@@ -610,14 +617,7 @@ int xml_dsig_check_signature(xmlNodePtr sig, EVP_PKEY *key, const unsigned char 
 		efos_fail(e, EFOS_E_INVALID, "XML-DSig: SignedInfo has no Reference");
 		goto out;
 	}
-	if (xml_text_content_strict(sv, &sv_text, e) < 0)
-		goto out;
-	if (b64_decode(sv_text, sigbin, sizeof sigbin, &siglen) < 0) {
-		efos_fail(e, EFOS_E_INVALID, "XML-DSig: SignatureValue is not base64 of a plausible signature");
-		goto out;
-	}
-	struct xml_node_set si_set = { si, NULL, !with_comments };
-	if (xml_c14n_exclusive(sig->doc, &si_set, prefixes, with_comments, &c14n_si, e) < 0)
+	if (sig_value_and_signed_info(sv, si, prefixes, with_comments, &sv_text, sigbin, &siglen, &c14n_si, e) < 0)
 		goto out;
 	out->signature_ok = xml_alg_verify(key, sa, xmlOutputBufferGetContent(c14n_si),
 					   (size_t)xmlOutputBufferGetSize(c14n_si), sigbin, siglen) == 1;
