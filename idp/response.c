@@ -5,6 +5,7 @@
 #include <libxml/tree.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include "core/base64.h"
 #include "core/saml_post.h"
 #include "core/xml_alg.h"
 #include "core/xml_c14n.h"
@@ -48,9 +49,7 @@ static char *cert_b64(X509 *c)
 {
 	unsigned char *der = NULL;
 	int len = i2d_X509(c, &der);
-	char *s = len > 0 ? malloc(4 * (((size_t)len + 2) / 3) + 1) : NULL;
-	if (s != NULL)
-		EVP_EncodeBlock((unsigned char *)s, der, len);
+	char *s = len > 0 ? b64_encode(der, (size_t)len) : NULL;
 	OPENSSL_free(der);
 	return s;
 }

@@ -687,9 +687,7 @@ static char *cert_b64(X509 *x)
 {
 	unsigned char *der = NULL;
 	int n = i2d_X509(x, &der);
-	char *out = n > 0 ? malloc(4 * (((size_t)n + 2) / 3) + 1) : NULL;
-	if (out != NULL)
-		EVP_EncodeBlock((unsigned char *)out, der, n);
+	char *out = n > 0 ? b64_encode(der, (size_t)n) : NULL;
 	OPENSSL_free(der);
 	return out;
 }
