@@ -5,13 +5,13 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include "core/db.h"
+#include "core/hex.h"
 #include "core/log.h"
 #include "signer/api_client.h"
 
 int signer_api_client_authenticate(PGconn *c, struct http_request *req, struct http_response *resp,
 				   const char *what, struct signer_api_client *cl)
 {
-	static const char digits[] = "0123456789abcdef";
 	X509 *leaf = req->client_chain ? sk_X509_value(req->client_chain, 0) : NULL;
 	unsigned char *der = NULL, sha[32];
 	char shahex[65];
@@ -26,11 +26,7 @@ int signer_api_client_authenticate(PGconn *c, struct http_request *req, struct h
 		return -1;
 	}
 	OPENSSL_free(der);
-	for (size_t i = 0; i < 32; i++) {
-		shahex[2 * i] = digits[sha[i] >> 4];
-		shahex[2 * i + 1] = digits[sha[i] & 15];
-	}
-	shahex[64] = '\0';
+	hex_encode(sha, sizeof sha, shahex);
 	const char *params[] = { shahex };
 	PGresult *r = db_exec(c,
 		"SELECT a.id, a.org_id, o.orgnr, a.subject, array_to_string(a.key_names, ','), "

@@ -27,6 +27,7 @@
 #include "core/config.h"
 #include "core/ctx.h"
 #include "core/db.h"
+#include "core/hex.h"
 #include "core/log.h"
 #include "hsm/bridge.h"
 #include "hsm/hsm.h"
@@ -153,16 +154,6 @@ void signer_seal_service_stop(void)
 }
 
 /* ---------------------------------------------------------------------------- helpers */
-
-static void hex(const unsigned char *b, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[b[i] >> 4];
-		out[2 * i + 1] = digits[b[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
 
 static bool valid_key_name(const char *s)
 {
@@ -624,7 +615,7 @@ static int audit_sign(PGconn *c, struct http_request *req, const struct signer_a
 	char object[128], dig[2 * EVP_MAX_MD_SIZE + 1] = "";
 	snprintf(object, sizeof object, "%s/%s", cl->orgnr, s->key[0] ? s->key : "-");
 	if (res != NULL)
-		hex(res->digest, res->digest_len, dig);
+		hex_encode(res->digest, res->digest_len, dig);
 	json_t *d = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:I, s:s}",
 			      "format", s->format,
 			      "packaging", s->packaging_name,
