@@ -1,6 +1,7 @@
 /* Page rendering for the IdP (idp/pages.h). */
 #include <dirent.h>
 #include <limits.h>
+#include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,9 +9,22 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "core/hex.h"
 #include "core/log.h"
 #include "core/sbuf.h"
 #include "idp/pages.h"
+
+char *idp_page_nonce(void)
+{
+	unsigned char r[16];
+	char *n = malloc(2 * sizeof r + 1);
+	if (n == NULL || RAND_bytes(r, sizeof r) != 1) {
+		free(n);
+		return NULL;
+	}
+	hex_encode(r, sizeof r, n);
+	return n;
+}
 
 char *idp_html_escape(const char *s)
 {

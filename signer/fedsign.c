@@ -68,19 +68,6 @@ static _Atomic int64_t last_sweep;
 
 /* ---- small helpers ---------------------------------------------------------------------------- */
 
-static char *nonce_new(void)
-{
-	unsigned char r[16];
-	char *n = malloc(33);
-	if (n == NULL || RAND_bytes(r, sizeof r) != 1) {
-		free(n);
-		return NULL;
-	}
-	for (size_t i = 0; i < sizeof r; i++)
-		snprintf(n + 2 * i, 3, "%02x", r[i]);
-	return n;
-}
-
 static void error_page(struct http_response *resp, int status, const char *what)
 {
 	char *msg = idp_html_escape(what);
@@ -113,7 +100,7 @@ static void post_result(struct http_response *resp, const char *return_url, cons
 			const char *request_id, const char *version, const struct dss_result *res)
 {
 	efos_err e = { 0 };
-	char *b64 = NULL, *nonce = nonce_new();
+	char *b64 = NULL, *nonce = idp_page_nonce();
 	struct dss_response_key k = { .key = g->sign_key, .cert_b64 = g->sign_cert_b64 };
 	struct dss_response_params p = { .request_id = request_id, .version = version, .result = res };
 	if (dss_response_build(&k, &p, &b64, &e) != 0) {
@@ -333,7 +320,7 @@ static void handle_request(struct http_request *req, struct http_response *resp)
 		.requester_id = r->requester,
 		.now = now,
 	};
-	nonce = nonce_new();
+	nonce = idp_page_nonce();
 	if (nonce == NULL || sp_authn_build(g->sign_key, g->sign_cert_b64, &ap, tx_id, nonce, &ao, &e) != 0) {
 		log_error("signing service: cannot build the AuthnRequest to %s: %s", idp->entity_id, e.msg);
 		goto internal;
@@ -577,7 +564,7 @@ static void handle_acs(struct http_request *req, struct http_response *resp)
 		goto internal;
 	}
 	signer_cert_destroy(&sc);   /* before the answer leaves: the key has done its one job */
-	nonce = nonce_new();
+	nonce = idp_page_nonce();
 	log_info("signing service: request %s from %s signed (%zu task(s))", r->request_id, r->requester, r->n_tasks);
 	idp_page_send(resp, 200, dss_response_post_form(r->return_url, b64, tx.relay_state, nonce), nonce,
 		      r->return_url);
