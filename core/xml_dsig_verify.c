@@ -56,6 +56,21 @@ static int b64_decode(const xmlChar *in, unsigned char *out, size_t cap, size_t 
 	return rc;
 }
 
+/* The DigestValue that must follow the DigestMethod dm and end the Reference (shape: the
+ * message when it does not), as md's digest into out (cap bytes). The caller frees *dv. */
+static int digest_value(xmlNodePtr dm, const EVP_MD *md, const char *shape, xmlChar **dv, unsigned char *out,
+			size_t cap, size_t *outlen, efos_err *e)
+{
+	xmlNodePtr dvn = xml_next_element(dm->next);
+	if (!xml_is_dsig(dvn, "DigestValue") || xml_next_element(dvn->next) != NULL)
+		return efos_fail(e, EFOS_E_INVALID, "XML-DSig: %s", shape);
+	if (xml_text_content_strict(dvn, dv, e) < 0)
+		return -1;
+	if (b64_decode(*dv, out, cap, outlen) < 0 || *outlen != (size_t)EVP_MD_get_size(md))
+		return efos_fail(e, EFOS_E_INVALID, "XML-DSig: DigestValue is not a base64 %s digest", EVP_MD_get0_name(md));
+	return 0;
+}
+
 static int alg_attr(xmlNodePtr n, xmlChar **out, efos_err *e)
 {
 	*out = xmlGetNoNsProp(n, BAD_CAST "Algorithm");
@@ -241,18 +256,9 @@ static int parse_reference(xmlNodePtr ref, const struct xml_dsig_policy *pol, st
 		goto out;
 	}
 	r->md = da->md();
-	xmlNodePtr dvn = xml_next_element(dm->next);
-	if (!xml_is_dsig(dvn, "DigestValue") || xml_next_element(dvn->next) != NULL) {
-		efos_fail(e, EFOS_E_INVALID, "XML-DSig: the Reference must be Transforms, DigestMethod, DigestValue");
+	if (digest_value(dm, r->md, "the Reference must be Transforms, DigestMethod, DigestValue", &dv, r->digest,
+			 sizeof r->digest, &r->digest_len, e) < 0)
 		goto out;
-	}
-	if (xml_text_content_strict(dvn, &dv, e) < 0)
-		goto out;
-	if (b64_decode(dv, r->digest, sizeof r->digest, &r->digest_len) < 0 ||
-	    r->digest_len != (size_t)EVP_MD_get_size(r->md)) {
-		efos_fail(e, EFOS_E_INVALID, "XML-DSig: DigestValue is not a base64 %s digest", EVP_MD_get0_name(r->md));
-		goto out;
-	}
 	ret = 0;
 out:
 	xmlFree(dv);
@@ -488,17 +494,9 @@ static int check_reference(xmlNodePtr ref, xmlNodePtr sig, const unsigned char *
 			  da ? "parameters are not supported" : xml_alg_refusal((const char *)alg));
 		goto out;
 	}
-	xmlNodePtr dvn = xml_next_element(n->next);
-	if (!xml_is_dsig(dvn, "DigestValue") || xml_next_element(dvn->next) != NULL) {
-		efos_fail(e, EFOS_E_INVALID, "XML-DSig: a Reference must be Transforms?, DigestMethod, DigestValue");
+	if (digest_value(n, da->md(), "a Reference must be Transforms?, DigestMethod, DigestValue", &dv, want,
+			 sizeof want, &want_len, e) < 0)
 		goto out;
-	}
-	if (xml_text_content_strict(dvn, &dv, e) < 0)
-		goto out;
-	if (b64_decode(dv, want, sizeof want, &want_len) < 0 || want_len != (size_t)EVP_MD_get_size(da->md())) {
-		efos_fail(e, EFOS_E_INVALID, "XML-DSig: DigestValue is not a base64 %s digest", EVP_MD_get0_name(da->md()));
-		goto out;
-	}
 
 	const unsigned char *data;
 	size_t len;
