@@ -622,17 +622,7 @@ static void handle_metadata(struct http_request *req, struct http_response *resp
 		http_resp_from_err(resp, &e);
 		return;
 	}
-	char cc[64];
-	snprintf(cc, sizeof cc, "public, max-age=%ld", cur.cache_duration_s);
-	http_resp_header(resp, "Cache-Control", cc);
-	http_resp_header(resp, "ETag", cur.etag);
-	const char *inm = http_req_header(req, "If-None-Match");
-	if (inm != NULL && strstr(inm, cur.etag) != NULL) {
-		http_resp_status(resp, 304);
-		free(cur.xml);
-		return;
-	}
-	http_resp_body_take(resp, IDP_MD_CONTENT_TYPE, cur.xml, cur.len);
+	idp_metadata_send(req, resp, &cur);
 }
 
 const struct http_route signer_fedsign_routes[] = {
