@@ -25,6 +25,7 @@
 #include "certs/service.h"
 #include "core/audit.h"
 #include "core/db.h"
+#include "core/utf8.h"
 
 #define SERIAL_LEN 16
 #define SERIAL_TRIES 8
@@ -216,34 +217,6 @@ static const struct { int nid; const char *name; size_t max; } subject_info[] = 
 	[SUBJ_TITLE] = { NID_title, "title", 64 },
 	[SUBJ_EMAIL] = { NID_pkcs9_emailAddress, "emailAddress", 128 },
 };
-
-/* Characters (not bytes) of a UTF-8 string; -1 when it is not valid UTF-8 or has controls. */
-static long utf8_chars(const char *s)
-{
-	long n = 0;
-	const unsigned char *p = (const unsigned char *)s;
-	while (*p) {
-		int extra;
-		if (*p < 0x20 || *p == 0x7f)
-			return -1;
-		if (*p < 0x80)
-			extra = 0;
-		else if ((*p & 0xe0) == 0xc0 && *p >= 0xc2)
-			extra = 1;
-		else if ((*p & 0xf0) == 0xe0)
-			extra = 2;
-		else if ((*p & 0xf8) == 0xf0 && *p <= 0xf4)
-			extra = 3;
-		else
-			return -1;
-		p++;
-		for (int i = 0; i < extra; i++, p++)
-			if ((*p & 0xc0) != 0x80)
-				return -1;
-		n++;
-	}
-	return n;
-}
 
 static int build_subject(const struct cert_issue_request *req, X509_NAME **out, efos_err *e)
 {

@@ -329,6 +329,17 @@ int xml_find_unique_child(xmlNodePtr parent, const char *ns, const char *name, x
 	return 0;
 }
 
+xmlNodePtr xml_walk_next(xmlNodePtr n, xmlNodePtr root, xmlNodePtr skip)
+{
+	if (n->type == XML_ELEMENT_NODE && n->children != NULL && n != skip)
+		return n->children;
+	while (n != NULL && n != root && n->next == NULL)
+		n = n->parent;
+	if (n == NULL || n == root)
+		return NULL;
+	return n->next;
+}
+
 int xml_text_content_strict(xmlNodePtr elem, xmlChar **out, efos_err *e)
 {
 	*out = NULL;

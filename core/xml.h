@@ -53,6 +53,11 @@ int xml_parse_untrusted(const char *buf, size_t len, const struct xml_limits *li
 int xml_find_unique_child(xmlNodePtr parent, const char *ns, const char *name, xmlNodePtr *out,
 			  efos_err *e);
 
+/* The node after n in a depth-first walk of root's subtree (start with n = root), without
+ * going into the children of skip (NULL: none skipped; the ds:Signature being verified, whose
+ * own content is not the message's); NULL after the last node. Flat, no recursion. */
+xmlNodePtr xml_walk_next(xmlNodePtr n, xmlNodePtr root, xmlNodePtr skip);
+
 /* The text of an element whose content must be text only (NameID, AttributeValue, Issuer,
  * SignatureValue...): text and CDATA nodes, concatenated. Refused when it holds a comment
  * (comment injection: "user@evil.com<!---->.good.com" keeps its signature because c14n drops

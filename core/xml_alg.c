@@ -92,8 +92,7 @@ bool xml_alg_key_ok(EVP_PKEY *key, const struct xml_sig_alg *alg, unsigned min_r
 	return true;
 }
 
-/* XML-DSig ECDSA values are r||s; OpenSSL wants DER. */
-static unsigned char *ecdsa_raw_to_der(EVP_PKEY *key, const unsigned char *sig, size_t siglen, size_t *derlen)
+unsigned char *xml_alg_ecdsa_raw_to_der(EVP_PKEY *key, const unsigned char *sig, size_t siglen, size_t *derlen)
 {
 	int bits = EVP_PKEY_get_bits(key);
 	size_t half = (size_t)(bits + 7) / 8;
@@ -127,7 +126,7 @@ int xml_alg_verify(EVP_PKEY *key, const struct xml_sig_alg *alg, const unsigned 
 		return 0;
 	if (alg->kind == XML_SIG_ECDSA) {
 		size_t derlen = 0;
-		if ((der = ecdsa_raw_to_der(key, sig, siglen, &derlen)) == NULL)
+		if ((der = xml_alg_ecdsa_raw_to_der(key, sig, siglen, &derlen)) == NULL)
 			goto out;
 		sig = der;
 		siglen = derlen;

@@ -44,4 +44,9 @@ bool xml_alg_key_ok(EVP_PKEY *key, const struct xml_sig_alg *alg, unsigned min_r
 int xml_alg_verify(EVP_PKEY *key, const struct xml_sig_alg *alg, const unsigned char *data,
 		   size_t len, const unsigned char *sig, size_t siglen);
 
+/* An ECDSA signature as XML-DSig and JWS write it, r||s with each half the size of key's curve
+ * order, as the DER OpenSSL verifies (OPENSSL_free() it; *derlen set). NULL when siglen does not
+ * fit the key or memory runs out. */
+unsigned char *xml_alg_ecdsa_raw_to_der(EVP_PKEY *key, const unsigned char *sig, size_t siglen, size_t *derlen);
+
 #endif

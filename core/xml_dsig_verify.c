@@ -56,6 +56,21 @@ static int b64_decode(const xmlChar *in, unsigned char *out, size_t cap, size_t 
 	return rc;
 }
 
+/* The DigestValue that must follow the DigestMethod dm and end the Reference (shape: the
+ * message when it does not), as md's digest into out (cap bytes). The caller frees *dv. */
+static int digest_value(xmlNodePtr dm, const EVP_MD *md, const char *shape, xmlChar **dv, unsigned char *out,
+			size_t cap, size_t *outlen, efos_err *e)
+{
+	xmlNodePtr dvn = xml_next_element(dm->next);
+	if (!xml_is_dsig(dvn, "DigestValue") || xml_next_element(dvn->next) != NULL)
+		return efos_fail(e, EFOS_E_INVALID, "XML-DSig: %s", shape);
+	if (xml_text_content_strict(dvn, dv, e) < 0)
+		return -1;
+	if (b64_decode(*dv, out, cap, outlen) < 0 || *outlen != (size_t)EVP_MD_get_size(md))
+		return efos_fail(e, EFOS_E_INVALID, "XML-DSig: DigestValue is not a base64 %s digest", EVP_MD_get0_name(md));
+	return 0;
+}
+
 static int alg_attr(xmlNodePtr n, xmlChar **out, efos_err *e)
 {
 	*out = xmlGetNoNsProp(n, BAD_CAST "Algorithm");
@@ -241,23 +256,28 @@ static int parse_reference(xmlNodePtr ref, const struct xml_dsig_policy *pol, st
 		goto out;
 	}
 	r->md = da->md();
-	xmlNodePtr dvn = xml_next_element(dm->next);
-	if (!xml_is_dsig(dvn, "DigestValue") || xml_next_element(dvn->next) != NULL) {
-		efos_fail(e, EFOS_E_INVALID, "XML-DSig: the Reference must be Transforms, DigestMethod, DigestValue");
+	if (digest_value(dm, r->md, "the Reference must be Transforms, DigestMethod, DigestValue", &dv, r->digest,
+			 sizeof r->digest, &r->digest_len, e) < 0)
 		goto out;
-	}
-	if (xml_text_content_strict(dvn, &dv, e) < 0)
-		goto out;
-	if (b64_decode(dv, r->digest, sizeof r->digest, &r->digest_len) < 0 ||
-	    r->digest_len != (size_t)EVP_MD_get_size(r->md)) {
-		efos_fail(e, EFOS_E_INVALID, "XML-DSig: DigestValue is not a base64 %s digest", EVP_MD_get0_name(r->md));
-		goto out;
-	}
 	ret = 0;
 out:
 	xmlFree(dv);
 	xmlFree(alg);
 	return ret;
+}
+
+/* The SignatureValue's bytes (into sigbin, MAX_SIG_BYTES) and the canonical SignedInfo they
+ * sign: the last step of both verifiers. The caller frees *sv_text and *c14n_si. */
+static int sig_value_and_signed_info(xmlNodePtr sv, xmlNodePtr si, xmlChar **prefixes, bool with_comments,
+				     xmlChar **sv_text, unsigned char *sigbin, size_t *siglen,
+				     xmlOutputBufferPtr *c14n_si, efos_err *e)
+{
+	if (xml_text_content_strict(sv, sv_text, e) < 0)
+		return -1;
+	if (b64_decode(*sv_text, sigbin, MAX_SIG_BYTES, siglen) < 0)
+		return efos_fail(e, EFOS_E_INVALID, "XML-DSig: SignatureValue is not base64 of a plausible signature");
+	struct xml_node_set si_set = { si, NULL, !with_comments };
+	return xml_c14n_exclusive(si->doc, &si_set, prefixes, with_comments, c14n_si, e);
 }
 
 /* SignedInfo's CanonicalizationMethod (exc-c14n) and SignatureMethod (allow-list, no
@@ -344,14 +364,7 @@ xmlNodePtr xml_dsig_verify_element(xmlNodePtr signed_elem, xmlNodePtr sig, EVP_P
 		goto out;
 
 	/* SignatureValue, then the signature over the canonical SignedInfo: one of our keys. */
-	if (xml_text_content_strict(sv, &sv_text, e) < 0)
-		goto out;
-	if (b64_decode(sv_text, sigbin, sizeof sigbin, &siglen) < 0) {
-		efos_fail(e, EFOS_E_INVALID, "XML-DSig: SignatureValue is not base64 of a plausible signature");
-		goto out;
-	}
-	struct xml_node_set si_set = { si, NULL, !with_comments };
-	if (xml_c14n_exclusive(sig->doc, &si_set, prefixes, with_comments, &c14n_si, e) < 0)
+	if (sig_value_and_signed_info(sv, si, prefixes, with_comments, &sv_text, sigbin, &siglen, &c14n_si, e) < 0)
 		goto out;
 	const char *why = "no trusted key is configured";
 	size_t usable = 0;
@@ -481,17 +494,9 @@ static int check_reference(xmlNodePtr ref, xmlNodePtr sig, const unsigned char *
 			  da ? "parameters are not supported" : xml_alg_refusal((const char *)alg));
 		goto out;
 	}
-	xmlNodePtr dvn = xml_next_element(n->next);
-	if (!xml_is_dsig(dvn, "DigestValue") || xml_next_element(dvn->next) != NULL) {
-		efos_fail(e, EFOS_E_INVALID, "XML-DSig: a Reference must be Transforms?, DigestMethod, DigestValue");
+	if (digest_value(n, da->md(), "a Reference must be Transforms?, DigestMethod, DigestValue", &dv, want,
+			 sizeof want, &want_len, e) < 0)
 		goto out;
-	}
-	if (xml_text_content_strict(dvn, &dv, e) < 0)
-		goto out;
-	if (b64_decode(dv, want, sizeof want, &want_len) < 0 || want_len != (size_t)EVP_MD_get_size(da->md())) {
-		efos_fail(e, EFOS_E_INVALID, "XML-DSig: DigestValue is not a base64 %s digest", EVP_MD_get0_name(da->md()));
-		goto out;
-	}
 
 	const unsigned char *data;
 	size_t len;
@@ -610,14 +615,7 @@ int xml_dsig_check_signature(xmlNodePtr sig, EVP_PKEY *key, const unsigned char 
 		efos_fail(e, EFOS_E_INVALID, "XML-DSig: SignedInfo has no Reference");
 		goto out;
 	}
-	if (xml_text_content_strict(sv, &sv_text, e) < 0)
-		goto out;
-	if (b64_decode(sv_text, sigbin, sizeof sigbin, &siglen) < 0) {
-		efos_fail(e, EFOS_E_INVALID, "XML-DSig: SignatureValue is not base64 of a plausible signature");
-		goto out;
-	}
-	struct xml_node_set si_set = { si, NULL, !with_comments };
-	if (xml_c14n_exclusive(sig->doc, &si_set, prefixes, with_comments, &c14n_si, e) < 0)
+	if (sig_value_and_signed_info(sv, si, prefixes, with_comments, &sv_text, sigbin, &siglen, &c14n_si, e) < 0)
 		goto out;
 	out->signature_ok = xml_alg_verify(key, sa, xmlOutputBufferGetContent(c14n_si),
 					   (size_t)xmlOutputBufferGetSize(c14n_si), sigbin, siglen) == 1;

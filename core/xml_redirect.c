@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+#include "core/hex.h"
 #include "core/xml_alg.h"
 #include "core/xml_redirect.h"
 
@@ -29,17 +30,6 @@ struct span {
 enum param { P_REQUEST, P_RESPONSE, P_RELAY, P_SIGALG, P_SIGNATURE, P_COUNT };
 static const char *const param_names[P_COUNT] = { "SAMLRequest", "SAMLResponse", "RelayState", "SigAlg", "Signature" };
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* application/x-www-form-urlencoded value -> new NUL-terminated string; NUL bytes refused. */
 static int url_decode(struct span s, const char *what, char **out, size_t *outlen, efos_err *e)
 {
@@ -56,7 +46,7 @@ static int url_decode(struct span s, const char *what, char **out, size_t *outle
 				free(d);
 				return efos_fail(e, EFOS_E_INVALID, "SAML Redirect: %s has a truncated %%-escape", what);
 			}
-			int h = hexval(s.p[i + 1]), l = hexval(s.p[i + 2]);
+			int h = hex_digit(s.p[i + 1]), l = hex_digit(s.p[i + 2]);
 			if (h < 0 || l < 0) {
 				free(d);
 				return efos_fail(e, EFOS_E_INVALID, "SAML Redirect: %s has a bad %%-escape", what);

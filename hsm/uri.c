@@ -2,18 +2,8 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/hex.h"
 #include "hsm/uri.h"
-
-static int hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* Decodes s[0..n) with %XX escapes into a new buffer (NUL-terminated for string use). */
 static int pct_decode(const char *s, size_t n, unsigned char **out, size_t *outlen,
@@ -30,7 +20,7 @@ static int pct_decode(const char *s, size_t n, unsigned char **out, size_t *outl
 				free(buf);
 				return efos_fail(e, EFOS_E_INVALID, "PKCS#11 URI: %s: truncated %%XX escape", attr);
 			}
-			int h1 = hexval((unsigned char)s[i + 1]), h2 = hexval((unsigned char)s[i + 2]);
+			int h1 = hex_digit((unsigned char)s[i + 1]), h2 = hex_digit((unsigned char)s[i + 2]);
 			if (h1 < 0 || h2 < 0) {
 				free(buf);
 				return efos_fail(e, EFOS_E_INVALID, "PKCS#11 URI: %s: bad %%XX escape", attr);

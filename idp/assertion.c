@@ -9,6 +9,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include "core/base64.h"
 #include "idp/assertion.h"
 
 #define NS_XS "http://www.w3.org/2001/XMLSchema"
@@ -132,14 +133,6 @@ static void time_attr(struct bld *b, xmlNodePtr n, const char *name, time_t t)
 	attr(b, n, name, buf);
 }
 
-static char *b64_of(const unsigned char *d, size_t n)
-{
-	char *s = malloc(4 * ((n + 2) / 3) + 1);
-	if (s != NULL)
-		EVP_EncodeBlock((unsigned char *)s, d, (int)n);
-	return s;
-}
-
 static bool value_released(const struct policy_release *r, const char *v)
 {
 	for (size_t i = 0; r != NULL && i < r->n_attrs; i++)
@@ -183,7 +176,7 @@ static void bn_child(struct bld *b, xmlNodePtr parent, xmlNsPtr ns, const char *
 	unsigned char *buf = malloc(len > 0 ? (size_t)len : 1);
 	char *s = NULL;
 	if (buf != NULL && BN_bn2bin(bn, buf) == len)
-		s = b64_of(buf, (size_t)len);
+		s = b64_encode(buf, (size_t)len);
 	if (s == NULL)
 		bad(b, "out of memory");
 	else
@@ -230,7 +223,7 @@ static void key_value(struct bld *b, xmlNodePtr ki, xmlNsPtr ds, X509 *cert)
 	xmlSetNs(ek, d11);
 	xmlNodePtr nc = el(b, ek, d11, "NamedCurve", NULL);
 	attr(b, nc, "URI", oid);
-	char *s = b64_of(pub, plen);
+	char *s = b64_encode(pub, plen);
 	if (s == NULL)
 		bad(b, "out of memory");
 	el(b, ek, d11, "PublicKey", s);
@@ -247,7 +240,7 @@ static void hok_key_info(struct bld *b, xmlNodePtr scd, X509 *cert, const struct
 	if (cert_reveals_nothing_more(cert, rel)) {
 		unsigned char *der = NULL;
 		int len = i2d_X509(cert, &der);
-		char *s = len > 0 ? b64_of(der, (size_t)len) : NULL;
+		char *s = len > 0 ? b64_encode(der, (size_t)len) : NULL;
 		OPENSSL_free(der);
 		if (s == NULL) {
 			bad(b, "cannot encode the card certificate");

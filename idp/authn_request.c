@@ -196,19 +196,10 @@ static int parse_and_shape(struct intake *t)
 		return efos_wrap(t->e, "the AuthnRequest");
 	/* A ds:Signature anywhere but as the root's own child is never ours to verify and is
 	 * how a wrapped, differently signed element gets in: refuse it. */
-	for (xmlNodePtr n = t->root; n != NULL;) {
+	for (xmlNodePtr n = t->root; n != NULL; n = xml_walk_next(n, t->root, t->sig_el)) {
 		if (n->type == XML_ELEMENT_NODE && idp_areq_is_el(n, IDP_NS_DS, "Signature") && n != t->sig_el)
 			return efos_fail(t->e, EFOS_E_INVALID, "a ds:Signature inside the AuthnRequest (line %ld)",
 					 (long)xmlGetLineNo(n));
-		if (n->type == XML_ELEMENT_NODE && n->children != NULL && n != t->sig_el) {
-			n = n->children;
-			continue;
-		}
-		while (n != NULL && n != t->root && n->next == NULL)
-			n = n->parent;
-		if (n == NULL || n == t->root)
-			break;
-		n = n->next;
 	}
 	return 0;
 }

@@ -12,7 +12,9 @@
 #include <libxml/tree.h>
 #include <openssl/evp.h>
 #include "core/log.h"
+#include "core/utf8.h"
 #include "core/xml.h"
+#include "core/xmlenc_aes.h"
 #include "idp/authn_request_ext.h"
 
 #define MAX_CLASSREFS 32
@@ -176,38 +178,7 @@ bad:
 
 bool idp_areq_utf8_ok(const unsigned char *s, size_t len)
 {
-	size_t i = 0;
-	while (i < len) {
-		unsigned c = s[i];
-		if (c < 0x80) {
-			if (c < 0x20 && c != '\t' && c != '\n' && c != '\r')
-				return false;
-			i++;
-			continue;
-		}
-		size_t n;
-		uint32_t cp;
-		if (c >= 0xC2 && c <= 0xDF)
-			n = 1, cp = c & 0x1F;
-		else if (c >= 0xE0 && c <= 0xEF)
-			n = 2, cp = c & 0x0F;
-		else if (c >= 0xF0 && c <= 0xF4)
-			n = 3, cp = c & 0x07;
-		else
-			return false;
-		if (i + n >= len)
-			return false;
-		for (size_t k = 1; k <= n; k++) {
-			if (i + k >= len || (s[i + k] & 0xC0) != 0x80)
-				return false;
-			cp = cp << 6 | (s[i + k] & 0x3F);
-		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-		    (cp >= 0xD800 && cp <= 0xDFFF))
-			return false;
-		i += n + 1;
-	}
-	return true;
+	return utf8_text_ok(s, len);
 }
 
 bool idp_areq_in_list(const char *const *list, const char *s)
@@ -378,53 +349,6 @@ static int unwrap_key(xmlNodePtr const *eks, size_t neks, const struct idp_ext_c
 	return -1;
 }
 
-/* XML Encryption AES-CBC (IV first, ISO 10126 padding) or AES-GCM (12-byte IV first, 16-byte
- * tag last). */
-static int aes_decrypt(const struct aes_alg *a, const unsigned char *key, const unsigned char *in, size_t len,
-		       unsigned char **out, size_t *outlen)
-{
-	size_t ivlen = a->gcm ? 12 : 16, taglen = a->gcm ? 16 : 0;
-	if (len < ivlen + taglen + (a->gcm ? 0 : 16) || (!a->gcm && (len - ivlen) % 16 != 0))
-		return -1;
-	const unsigned char *iv = in, *ct = in + ivlen, *tag = in + len - taglen;
-	size_t ctlen = len - ivlen - taglen;
-	unsigned char *buf = malloc(ctlen + 32);
-	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-	int n1 = 0, n2 = 0, ok = 0;
-	if (buf == NULL || ctx == NULL)
-		goto done;
-	if (EVP_DecryptInit_ex(ctx, a->cipher(), NULL, NULL, NULL) != 1)
-		goto done;
-	if (a->gcm && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, (int)ivlen, NULL) != 1)
-		goto done;
-	if (EVP_DecryptInit_ex(ctx, NULL, NULL, key, iv) != 1)
-		goto done;
-	if (!a->gcm)
-		EVP_CIPHER_CTX_set_padding(ctx, 0);
-	if (EVP_DecryptUpdate(ctx, buf, &n1, ct, (int)ctlen) != 1)
-		goto done;
-	if (a->gcm && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, (int)taglen, (void *)tag) != 1)
-		goto done;
-	if (EVP_DecryptFinal_ex(ctx, buf + n1, &n2) != 1)
-		goto done;
-	size_t n = (size_t)n1 + (size_t)n2;
-	if (!a->gcm) {
-		unsigned pad = n > 0 ? buf[n - 1] : 0;
-		if (pad < 1 || pad > 16 || pad > n)
-			goto done;
-		n -= pad;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	*outlen = n;
-	buf = NULL;
-	ok = 1;
-done:
-	EVP_CIPHER_CTX_free(ctx);
-	free(buf);
-	return ok ? 0 : -1;
-}
-
 /* The csig:Message inside the decrypted plaintext, as its base64 text. The plaintext is an
  * element serialised on its own, so the csig prefix may rely on a declaration of the outer
  * document: it is parsed inside a wrapper that declares it, with the same safe parser. */
@@ -517,7 +441,7 @@ static int decrypt_message(xmlNodePtr encmsg, const struct idp_ext_ctx *c, size_
 	int rc;
 	if (cipher_value(ed, max_ct, &ct, &ctlen) < 0) {
 		rc = UNSUPPORTED(st, "The encrypted SignMessage's CipherValue is not valid or too large");
-	} else if (aes_decrypt(a, key, ct, ctlen, &pt, &ptlen) < 0) {
+	} else if (xmlenc_aes_decrypt(a->cipher(), a->gcm, key, ct, ctlen, &pt, &ptlen) != XMLENC_AES_OK) {
 		rc = UNSUPPORTED(st, "The encrypted SignMessage cannot be decrypted (wrong key or corrupted data)");
 	} else if ((*b64_out = message_from_plaintext(pt, ptlen, max_msg * 4 / 3 + 1024)) == NULL) {
 		rc = UNSUPPORTED(st, "The decrypted SignMessage is not a csig:Message element");

@@ -814,15 +814,21 @@ int idp_md_publisher_get(struct idp_md_publisher *p, struct idp_md_current *out,
 		pthread_rwlock_unlock(&p->doc_lock);
 		return efos_fail(e, EFOS_E_UNAVAILABLE, "the IdP metadata has not been built");
 	}
-	out->xml = malloc(p->len + 1);
-	if (out->xml != NULL) {
-		memcpy(out->xml, p->xml, p->len + 1);
-		out->len = p->len;
-		memcpy(out->etag, p->etag, sizeof out->etag);
-		out->signed_at = p->signed_at;
-		out->valid_until = p->signed_at + p->info.validity_s;
-		out->cache_duration_s = p->info.cache_duration_s;
-	}
+	int rc = idp_md_current_fill(out, p->xml, p->len, p->etag, p->signed_at, &p->info, e);
 	pthread_rwlock_unlock(&p->doc_lock);
-	return out->xml != NULL ? 0 : efos_fail(e, EFOS_E_INTERNAL, "out of memory");
+	return rc;
+}
+
+int idp_md_current_fill(struct idp_md_current *out, const char *xml, size_t len, const char *etag,
+			time_t signed_at, const struct idp_md_info *info, efos_err *e)
+{
+	if ((out->xml = malloc(len + 1)) == NULL)
+		return efos_fail(e, EFOS_E_INTERNAL, "out of memory");
+	memcpy(out->xml, xml, len + 1);
+	out->len = len;
+	snprintf(out->etag, sizeof out->etag, "%s", etag);
+	out->signed_at = signed_at;
+	out->valid_until = signed_at + info->validity_s;
+	out->cache_duration_s = info->cache_duration_s;
+	return 0;
 }

@@ -103,6 +103,13 @@ struct idp_md_current {
 };
 int idp_md_publisher_get(struct idp_md_publisher *p, struct idp_md_current *out, efos_err *e);
 
+/* Fills out with a copy of a signed metadata document (xml NUL-terminated after len bytes) and
+ * what caches need (ETag, validUntil = signed_at + validity_s, cacheDuration). For every
+ * publisher of this shape (the IdP's here, the signing service's signer/fedsign_metadata.c).
+ * -1 with e when memory runs out. */
+int idp_md_current_fill(struct idp_md_current *out, const char *xml, size_t len, const char *etag,
+			time_t signed_at, const struct idp_md_info *info, efos_err *e);
+
 /* Formats t as xs:dateTime in UTC ("2026-01-31T12:00:00Z"); buf holds at least 21 bytes. */
 void idp_md_format_time(time_t t, char *buf, size_t cap);
 

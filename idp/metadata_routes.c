@@ -51,16 +51,23 @@ static void handle_idp_xml(struct http_request *req, struct http_response *resp)
 		http_resp_from_err(resp, &e);
 		return;
 	}
+	idp_metadata_send(req, resp, &cur);
+}
+
+void idp_metadata_send(struct http_request *req, struct http_response *resp, struct idp_md_current *cur)
+{
 	char cc[64];
-	snprintf(cc, sizeof cc, "public, max-age=%ld", cur.cache_duration_s);
+	snprintf(cc, sizeof cc, "public, max-age=%ld", cur->cache_duration_s);
 	http_resp_header(resp, "Cache-Control", cc);
-	http_resp_header(resp, "ETag", cur.etag);
-	if (etag_matches(http_req_header(req, "If-None-Match"), cur.etag)) {
+	http_resp_header(resp, "ETag", cur->etag);
+	if (etag_matches(http_req_header(req, "If-None-Match"), cur->etag)) {
 		http_resp_status(resp, 304);
-		free(cur.xml);
+		free(cur->xml);
+		cur->xml = NULL;
 		return;
 	}
-	http_resp_body_take(resp, IDP_MD_CONTENT_TYPE, cur.xml, cur.len);
+	http_resp_body_take(resp, IDP_MD_CONTENT_TYPE, cur->xml, cur->len);
+	cur->xml = NULL;
 }
 
 const struct http_route idp_metadata_routes[] = {

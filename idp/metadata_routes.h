@@ -10,6 +10,7 @@
 struct efos_ctx;
 struct idp_md_store;
 struct idp_md_publisher;
+struct idp_md_current;
 
 extern const struct http_route idp_metadata_routes[];
 extern const size_t idp_metadata_n_routes;
@@ -26,5 +27,10 @@ void idp_metadata_service_stop(void);
 struct idp_md_store *idp_metadata_sp_store(void);
 /* The running publisher (NULL when not publishing). */
 struct idp_md_publisher *idp_metadata_publisher(void);
+
+/* Answers a GET for a published metadata document: Cache-Control max-age = cacheDuration, the
+ * ETag, and 304 when If-None-Match names it (or is "*"); otherwise 200 with the document.
+ * Takes cur->xml. Shared by GET /metadata/idp.xml and the signing service's metadata. */
+void idp_metadata_send(struct http_request *req, struct http_response *resp, struct idp_md_current *cur);
 
 #endif

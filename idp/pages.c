@@ -1,6 +1,7 @@
 /* Page rendering for the IdP (idp/pages.h). */
 #include <dirent.h>
 #include <limits.h>
+#include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,87 +9,28 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "core/hex.h"
 #include "core/log.h"
+#include "core/sbuf.h"
 #include "idp/pages.h"
 
-/* ---- a growing buffer ----------------------------------------------------------------------- */
-
-struct sbuf {
-	char *p;
-	size_t n, cap;
-	bool oom;
-};
-
-static void sb_add(struct sbuf *b, const char *s, size_t len)
+char *idp_page_nonce(void)
 {
-	if (b->oom)
-		return;
-	if (b->n + len + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 1024;
-		while (cap < b->n + len + 1)
-			cap *= 2;
-		char *np = realloc(b->p, cap);
-		if (np == NULL) {
-			b->oom = true;
-			return;
-		}
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->n, s, len);
-	b->n += len;
-	b->p[b->n] = '\0';
-}
-
-static void sb_str(struct sbuf *b, const char *s)
-{
-	sb_add(b, s, strlen(s));
-}
-
-static void sb_esc_n(struct sbuf *b, const char *s, size_t len)
-{
-	size_t start = 0;
-	for (size_t i = 0; i < len; i++) {
-		const char *r = NULL;
-		switch (s[i]) {
-		case '&': r = "&amp;"; break;
-		case '<': r = "&lt;"; break;
-		case '>': r = "&gt;"; break;
-		case '"': r = "&quot;"; break;
-		case '\'': r = "&#39;"; break;
-		default: break;
-		}
-		if (r != NULL) {
-			sb_add(b, s + start, i - start);
-			sb_str(b, r);
-			start = i + 1;
-		}
-	}
-	sb_add(b, s + start, len - start);
-}
-
-static void sb_esc(struct sbuf *b, const char *s)
-{
-	if (s != NULL)
-		sb_esc_n(b, s, strlen(s));
-}
-
-static char *sb_take(struct sbuf *b)
-{
-	if (b->oom) {
-		free(b->p);
+	unsigned char r[16];
+	char *n = malloc(2 * sizeof r + 1);
+	if (n == NULL || RAND_bytes(r, sizeof r) != 1) {
+		free(n);
 		return NULL;
 	}
-	if (b->p == NULL)
-		return strdup("");
-	return b->p;
+	hex_encode(r, sizeof r, n);
+	return n;
 }
 
 char *idp_html_escape(const char *s)
 {
 	struct sbuf b = { 0 };
-	sb_esc(&b, s ? s : "");
-	return sb_take(&b);
+	sbuf_esc(&b, s ? s : "");
+	return sbuf_take(&b);
 }
 
 /* ---- the message catalogue -------------------------------------------------------------------- */
@@ -325,15 +267,15 @@ static void expand(struct sbuf *b, const char *t, size_t len, const char *lang, 
 	while (t < end) {
 		const char *o = memmem(t, (size_t)(end - t), "{{", 2);
 		if (o == NULL) {
-			sb_add(b, t, (size_t)(end - t));
+			sbuf_add(b, t, (size_t)(end - t));
 			return;
 		}
-		sb_add(b, t, (size_t)(o - t));
+		sbuf_add(b, t, (size_t)(o - t));
 		bool raw = o + 2 < end && o[2] == '{';
 		const char *ns = o + (raw ? 3 : 2);
 		const char *c = memmem(ns, (size_t)(end - ns), raw ? "}}}" : "}}", raw ? 3 : 2);
 		if (c == NULL) {
-			sb_add(b, o, (size_t)(end - o));
+			sbuf_add(b, o, (size_t)(end - o));
 			return;
 		}
 		size_t nl = (size_t)(c - ns);
@@ -356,15 +298,15 @@ static void expand(struct sbuf *b, const char *t, size_t len, const char *lang, 
 		if (!raw && nl > 1 && ns[0] == '_') {
 			char key[64];
 			snprintf(key, sizeof key, "%.*s", (int)(nl - 1), ns + 1);
-			sb_esc(b, idp_pages_text(key, lang));
+			sbuf_esc(b, idp_pages_text(key, lang));
 		} else {
 			const char *val = var_get(v, n, ns, nl);
 			if (val == NULL)
 				log_debug("page template: no value for {{%.*s}}", (int)nl, ns);
 			else if (raw)
-				sb_str(b, val);
+				sbuf_str(b, val);
 			else
-				sb_esc(b, val);
+				sbuf_esc(b, val);
 		}
 		t = after;
 	}
@@ -379,7 +321,7 @@ char *idp_page_render(const char *name, const char *lang, const struct idp_page_
 	}
 	struct sbuf body = { 0 };
 	expand(&body, body_t, strlen(body_t), lang, vars, n);
-	char *bodys = sb_take(&body);
+	char *bodys = sbuf_take(&body);
 	if (bodys == NULL)
 		return NULL;
 	struct idp_page_var lv[40];
@@ -390,7 +332,7 @@ char *idp_page_render(const char *name, const char *lang, const struct idp_page_
 	struct sbuf out = { 0 };
 	expand(&out, layout, strlen(layout), lang, lv, k);
 	free(bodys);
-	return sb_take(&out);
+	return sbuf_take(&out);
 }
 
 /* Characters that may appear in a CSP source expression taken from a URL. */
@@ -461,14 +403,14 @@ static void render_text(struct sbuf *b, const char *s, size_t len)
 	size_t start = 0;
 	for (size_t i = 0; i < len; i++) {
 		if (s[i] == '\n' || s[i] == '\r') {
-			sb_esc_n(b, s + start, i - start);
-			sb_str(b, "<br>");
+			sbuf_esc_n(b, s + start, i - start);
+			sbuf_str(b, "<br>");
 			if (s[i] == '\r' && i + 1 < len && s[i + 1] == '\n')
 				i++;
 			start = i + 1;
 		}
 	}
-	sb_esc_n(b, s + start, len - start);
+	sbuf_esc_n(b, s + start, len - start);
 }
 
 /* Markdown inline: **bold**, *italic* / _italic_; the rest escaped. */
@@ -479,9 +421,9 @@ static void md_inline(struct sbuf *b, const char *s, size_t len)
 		if (i + 1 < len && s[i] == '*' && s[i + 1] == '*') {
 			const char *e = memmem(s + i + 2, len - i - 2, "**", 2);
 			if (e != NULL && e > s + i + 2) {
-				sb_str(b, "<strong>");
+				sbuf_str(b, "<strong>");
 				md_inline(b, s + i + 2, (size_t)(e - (s + i + 2)));
-				sb_str(b, "</strong>");
+				sbuf_str(b, "</strong>");
 				i = (size_t)(e - s) + 2;
 				continue;
 			}
@@ -489,14 +431,14 @@ static void md_inline(struct sbuf *b, const char *s, size_t len)
 		if (s[i] == '*' || s[i] == '_') {
 			const char *e = memchr(s + i + 1, s[i], len - i - 1);
 			if (e != NULL && e > s + i + 1) {
-				sb_str(b, "<em>");
-				sb_esc_n(b, s + i + 1, (size_t)(e - (s + i + 1)));
-				sb_str(b, "</em>");
+				sbuf_str(b, "<em>");
+				sbuf_esc_n(b, s + i + 1, (size_t)(e - (s + i + 1)));
+				sbuf_str(b, "</em>");
 				i = (size_t)(e - s) + 1;
 				continue;
 			}
 		}
-		sb_esc_n(b, s + i, 1);
+		sbuf_esc_n(b, s + i, 1);
 		i++;
 	}
 }
@@ -528,7 +470,7 @@ static void render_markdown(struct sbuf *b, const char *s)
 		/* close what does not continue */
 		if (open != NONE && (ll == 0 || is_h || (open == UL && !is_ul) || (open == OL && !is_ol) ||
 				     (open == PARA && (is_ul || is_ol)))) {
-			sb_str(b, open == PARA ? "</p>" : open == UL ? "</ul>" : "</ol>");
+			sbuf_str(b, open == PARA ? "</p>" : open == UL ? "</ul>" : "</ol>");
 			open = NONE;
 		}
 		if (ll == 0) {
@@ -536,33 +478,33 @@ static void render_markdown(struct sbuf *b, const char *s)
 		} else if (is_h) {
 			static const char *const htags[] = { "h2>", "h3>", "h4>", "h4>" };
 			const char *tag = htags[heading - 1];
-			sb_str(b, "<");
-			sb_str(b, tag);
+			sbuf_str(b, "<");
+			sbuf_str(b, tag);
 			md_inline(b, l + heading + 1, ll - (size_t)heading - 1);
-			sb_str(b, "</");
-			sb_str(b, tag);
+			sbuf_str(b, "</");
+			sbuf_str(b, tag);
 		} else if (is_ul || is_ol) {
 			if (open == NONE) {
-				sb_str(b, is_ul ? "<ul>" : "<ol>");
+				sbuf_str(b, is_ul ? "<ul>" : "<ol>");
 				open = is_ul ? UL : OL;
 			}
 			size_t skip = is_ul ? 2 : d + 2;
-			sb_str(b, "<li>");
+			sbuf_str(b, "<li>");
 			md_inline(b, l + skip, ll - skip);
-			sb_str(b, "</li>");
+			sbuf_str(b, "</li>");
 		} else {
 			if (open == NONE) {
-				sb_str(b, "<p>");
+				sbuf_str(b, "<p>");
 				open = PARA;
 			} else {
-				sb_str(b, "<br>");
+				sbuf_str(b, "<br>");
 			}
 			md_inline(b, l, ll);
 		}
 		p = nl ? nl + 1 : p + strlen(p);
 	}
 	if (open != NONE)
-		sb_str(b, open == PARA ? "</p>" : open == UL ? "</ul>" : "</ol>");
+		sbuf_str(b, open == PARA ? "</p>" : open == UL ? "</ul>" : "</ol>");
 }
 
 /* HTML whitelist (spec §6.2). */
@@ -623,9 +565,9 @@ static size_t html_tag(struct sbuf *b, const char *s)
 			p++;
 		if (*p != '>')
 			return 0;
-		sb_str(b, "</");
-		sb_str(b, lname);
-		sb_str(b, ">");
+		sbuf_str(b, "</");
+		sbuf_str(b, lname);
+		sbuf_str(b, ">");
 		return (size_t)(p + 1 - s);
 	}
 	const char *style = NULL;
@@ -660,14 +602,14 @@ static size_t html_tag(struct sbuf *b, const char *s)
 		if (!style_ok(style, style_len))
 			return 0;
 	}
-	sb_str(b, "<");
-	sb_str(b, lname);
+	sbuf_str(b, "<");
+	sbuf_str(b, lname);
 	if (style != NULL && style_len > 0) {
-		sb_str(b, " style=\"");
-		sb_esc_n(b, style, style_len);
-		sb_str(b, "\"");
+		sbuf_str(b, " style=\"");
+		sbuf_esc_n(b, style, style_len);
+		sbuf_str(b, "\"");
 	}
-	sb_str(b, ">");
+	sbuf_str(b, ">");
 	return (size_t)(p + (*p == '/' ? 2 : 1) - s);
 }
 
@@ -682,7 +624,7 @@ static void render_html(struct sbuf *b, const char *s)
 				p += used;
 				continue;
 			}
-			sb_str(b, "&lt;");
+			sbuf_str(b, "&lt;");
 			p++;
 			continue;
 		}
@@ -692,15 +634,15 @@ static void render_html(struct sbuf *b, const char *s)
 				if (strncmp(p, ents[i], strlen(ents[i])) == 0)
 					break;
 			if (i < sizeof ents / sizeof ents[0]) {
-				sb_str(b, ents[i]);
+				sbuf_str(b, ents[i]);
 				p += strlen(ents[i]);
 			} else {
-				sb_str(b, "&amp;");
+				sbuf_str(b, "&amp;");
 				p++;
 			}
 			continue;
 		}
-		sb_esc_n(b, p, 1);
+		sbuf_esc_n(b, p, 1);
 		p++;
 	}
 }
@@ -720,7 +662,7 @@ char *idp_sign_message_html(enum idp_sig_msg_mime mime, const char *msg, efos_er
 		efos_fail(e, EFOS_E_INVALID, "unsupported sign message type");
 		return NULL;
 	}
-	char *out = sb_take(&b);
+	char *out = sbuf_take(&b);
 	if (out == NULL)
 		efos_fail(e, EFOS_E_INTERNAL, "out of memory");
 	return out;

@@ -45,6 +45,10 @@ const char *idp_pages_text(const char *key, const char *lang);
  * or NULL (out of memory, unknown template). */
 char *idp_page_render(const char *name, const char *lang, const struct idp_page_var *vars, size_t n);
 
+/* A fresh script nonce for idp_page_send (16 random bytes as 32 hex digits), malloc'd; NULL
+ * when the random generator or memory fails. */
+char *idp_page_nonce(void);
+
 /* Sends html (taken) with status and the security headers. nonce: the script nonce the page
  * uses (NULL: no script allowed). form_target: an extra form-action source (the ACS URL) or
  * NULL. */

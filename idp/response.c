@@ -5,6 +5,8 @@
 #include <libxml/tree.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include "core/base64.h"
+#include "core/saml_post.h"
 #include "core/xml_alg.h"
 #include "core/xml_c14n.h"
 #include "hsm/bridge.h"
@@ -47,9 +49,7 @@ static char *cert_b64(X509 *c)
 {
 	unsigned char *der = NULL;
 	int len = i2d_X509(c, &der);
-	char *s = len > 0 ? malloc(4 * (((size_t)len + 2) / 3) + 1) : NULL;
-	if (s != NULL)
-		EVP_EncodeBlock((unsigned char *)s, der, len);
+	char *s = len > 0 ? b64_encode(der, (size_t)len) : NULL;
 	OPENSSL_free(der);
 	return s;
 }
@@ -447,81 +447,8 @@ out:
 
 /* ---- the auto-POST page -------------------------------------------------------------------- */
 
-struct sbuf {
-	char *p;
-	size_t len, cap;
-	bool oom;
-};
-
-static void put(struct sbuf *b, const char *s, size_t n)
-{
-	if (b->oom)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = (b->cap ? b->cap : 1024);
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *np = realloc(b->p, cap);
-		if (np == NULL) {
-			b->oom = true;
-			return;
-		}
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-static void puts_(struct sbuf *b, const char *s)
-{
-	put(b, s, strlen(s));
-}
-
-static void put_escaped(struct sbuf *b, const char *s)
-{
-	for (; *s; s++) {
-		switch (*s) {
-		case '&': puts_(b, "&amp;"); break;
-		case '<': puts_(b, "&lt;"); break;
-		case '>': puts_(b, "&gt;"); break;
-		case '"': puts_(b, "&quot;"); break;
-		case '\'': puts_(b, "&#39;"); break;
-		default: put(b, s, 1);
-		}
-	}
-}
-
 char *idp_response_post_form(const char *acs_url, const char *saml_response_b64, const char *relay_state,
 			     const char *script_nonce)
 {
-	struct sbuf b = { 0 };
-	if (acs_url == NULL || saml_response_b64 == NULL)
-		return NULL;
-	puts_(&b, "<!DOCTYPE html>\n<html lang=\"sv\"><head><meta charset=\"utf-8\">"
-		  "<meta name=\"referrer\" content=\"no-referrer\"><title>EFOS</title></head>\n<body>\n"
-		  "<form method=\"post\" action=\"");
-	put_escaped(&b, acs_url);
-	puts_(&b, "\">\n<input type=\"hidden\" name=\"SAMLResponse\" value=\"");
-	put_escaped(&b, saml_response_b64);
-	puts_(&b, "\">\n");
-	if (relay_state != NULL) {
-		puts_(&b, "<input type=\"hidden\" name=\"RelayState\" value=\"");
-		put_escaped(&b, relay_state);
-		puts_(&b, "\">\n");
-	}
-	puts_(&b, "<p>Du skickas vidare till tjänsten. / You are being sent on to the service.</p>\n"
-		  "<button type=\"submit\">Fortsätt / Continue</button>\n</form>\n");
-	if (script_nonce != NULL) {
-		puts_(&b, "<script nonce=\"");
-		put_escaped(&b, script_nonce);
-		puts_(&b, "\">document.forms[0].submit();</script>\n");
-	}
-	puts_(&b, "</body></html>\n");
-	if (b.oom) {
-		free(b.p);
-		return NULL;
-	}
-	return b.p;
+	return saml_post_form(acs_url, "SAMLResponse", saml_response_b64, relay_state, script_nonce);
 }

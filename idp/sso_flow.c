@@ -58,17 +58,6 @@ static void redirect(struct http_response *resp, const char *base, const char *p
 	http_resp_body(resp, "text/plain; charset=utf-8", url, strlen(url));
 }
 
-static char *nonce_new(void)
-{
-	char *n = malloc(33);
-	efos_err e = { 0 };
-	if (n != NULL && idp_random_hex(n, 16, &e) != 0) {
-		free(n);
-		n = NULL;
-	}
-	return n;
-}
-
 /* The language link in the page header: the same page in the other language, where that is a
  * plain GET (tx pages). */
 static void lang_link(char *buf, size_t cap, const char *path, const char *tx, const char *lang)
@@ -131,7 +120,7 @@ static void keys_with_scopes(struct idp_response_keys *k, const struct scopes *s
 static void page_post(struct http_response *resp, const char *lang, const char *acs, const char *b64,
 		      const char *relay, const char *spn)
 {
-	char *nonce = nonce_new();
+	char *nonce = idp_page_nonce();
 	struct idp_page_var v[] = {
 		{ "title", idp_pages_text("post_title", lang) }, { "acs_url", acs }, { "saml_response", b64 },
 		{ "relay_state", relay ? relay : "" }, { "sp_name", spn ? spn : "" }, { "nonce", nonce ? nonce : "" },

@@ -5,6 +5,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
+#include "core/base64.h"
 #include "core/config.h"
 #include "core/ctx.h"
 #include "core/log.h"
@@ -41,9 +42,7 @@ static char *cert_file_b64(const char *path, efos_err *e)
 	unsigned char *der = NULL;
 	int n = i2d_X509(x, &der);
 	X509_free(x);
-	char *b64 = n > 0 ? malloc(4 * (((size_t)n + 2) / 3) + 1) : NULL;
-	if (b64 != NULL)
-		EVP_EncodeBlock((unsigned char *)b64, der, n);
+	char *b64 = n > 0 ? b64_encode(der, (size_t)n) : NULL;
 	OPENSSL_free(der);
 	if (b64 == NULL)
 		efos_fail(e, EFOS_E_INTERNAL, "out of memory");

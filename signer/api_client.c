@@ -5,13 +5,13 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include "core/db.h"
+#include "core/hex.h"
 #include "core/log.h"
 #include "signer/api_client.h"
 
 int signer_api_client_authenticate(PGconn *c, struct http_request *req, struct http_response *resp,
 				   const char *what, struct signer_api_client *cl)
 {
-	static const char digits[] = "0123456789abcdef";
 	X509 *leaf = req->client_chain ? sk_X509_value(req->client_chain, 0) : NULL;
 	unsigned char *der = NULL, sha[32];
 	char shahex[65];
@@ -26,11 +26,7 @@ int signer_api_client_authenticate(PGconn *c, struct http_request *req, struct h
 		return -1;
 	}
 	OPENSSL_free(der);
-	for (size_t i = 0; i < 32; i++) {
-		shahex[2 * i] = digits[sha[i] >> 4];
-		shahex[2 * i + 1] = digits[sha[i] & 15];
-	}
-	shahex[64] = '\0';
+	hex_encode(sha, sizeof sha, shahex);
 	const char *params[] = { shahex };
 	PGresult *r = db_exec(c,
 		"SELECT a.id, a.org_id, o.orgnr, a.subject, array_to_string(a.key_names, ','), "
@@ -65,40 +61,4 @@ int signer_api_client_authenticate(PGconn *c, struct http_request *req, struct h
 	}
 	PQclear(r);
 	return rc;
-}
-
-unsigned char *signer_api_b64_decode(const char *s, size_t *outlen)
-{
-	size_t n = strlen(s), k = 0;
-	char *clean = malloc(n + 1);
-	unsigned char *out = NULL;
-	if (clean == NULL)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n')
-			continue;
-		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-		      ch == '+' || ch == '/' || ch == '='))
-			goto out;
-		clean[k++] = (char)ch;
-	}
-	if (k % 4 != 0)
-		goto out;
-	if ((out = malloc(k / 4 * 3 + 1)) == NULL)
-		goto out;
-	*outlen = 0;
-	if (k == 0)
-		goto out;
-	int len = EVP_DecodeBlock(out, (const unsigned char *)clean, (int)k);
-	size_t pad = (clean[k - 1] == '=') + (clean[k - 2] == '=');
-	if (len < 0 || (size_t)len < pad) {
-		free(out);
-		out = NULL;
-		goto out;
-	}
-	*outlen = (size_t)len - pad;
-out:
-	free(clean);
-	return out;
 }

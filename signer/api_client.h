@@ -25,9 +25,4 @@ struct signer_api_client {
 int signer_api_client_authenticate(PGconn *c, struct http_request *req, struct http_response *resp,
 				   const char *what, struct signer_api_client *cl);
 
-/* Strict base64 as the API routes accept it: whitespace allowed, padding required. A
- * malloc'd buffer (free()), or NULL when s is not base64 or memory ran out. "" decodes to an
- * empty buffer (*outlen 0). */
-unsigned char *signer_api_b64_decode(const char *s, size_t *outlen);
-
 #endif

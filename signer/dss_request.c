@@ -260,22 +260,13 @@ static int shape(struct intake *t)
 
 	/* Wrapping: no second SignRequest anywhere and no ds:Signature but the one we verify
 	 * (a signed element elsewhere in the tree is how moved content gets a valid signature). */
-	for (xmlNodePtr n = t->root; n != NULL;) {
+	for (xmlNodePtr n = t->root; n != NULL; n = xml_walk_next(n, t->root, t->sig)) {
 		if (n != t->root && dss_is_el(n, DSS_NS_DSS, "SignRequest"))
 			return untrusted(t, DSS_MINOR_NOT_SUPPORTED, "A second dss:SignRequest inside the SignRequest (line %ld)",
 					 (long)xmlGetLineNo(n));
 		if (n != t->sig && dss_is_el(n, DSS_NS_DS, "Signature"))
 			return untrusted(t, DSS_MINOR_NOT_SUPPORTED, "A ds:Signature inside the SignRequest (line %ld)",
 					 (long)xmlGetLineNo(n));
-		if (n->type == XML_ELEMENT_NODE && n->children != NULL && n != t->sig) {
-			n = n->children;
-			continue;
-		}
-		while (n != NULL && n != t->root && n->next == NULL)
-			n = n->parent;
-		if (n == NULL || n == t->root)
-			break;
-		n = n->next;
 	}
 	/* URI="" signatures only: no attribute of a SignRequest is an ID, look-alikes refused. */
 	if (xml_register_ids(t->doc, xml_id_rules_dss, xml_id_rules_dss_n, t->e) < 0)

@@ -18,6 +18,7 @@
 #include <string.h>
 #include <libxml/tree.h>
 #include <openssl/x509.h>
+#include "core/post_page.h"
 #include "hsm/bridge.h"
 #include "signer/dss_response.h"
 #include "signer/dss_xml.h"
@@ -293,62 +294,14 @@ int dss_response_build(const struct dss_response_key *k, const struct dss_respon
 
 /* ---- the auto-POST page ------------------------------------------------------------------- */
 
-static void put_escaped(FILE *f, const char *s)
-{
-	for (; *s; s++) {
-		switch (*s) {
-		case '&': fputs("&amp;", f); break;
-		case '<': fputs("&lt;", f); break;
-		case '>': fputs("&gt;", f); break;
-		case '"': fputs("&quot;", f); break;
-		case '\'': fputs("&#39;", f); break;
-		default: fputc(*s, f);
-		}
-	}
-}
-
-static void hidden(FILE *f, const char *name, const char *value)
-{
-	fprintf(f, "<input type=\"hidden\" name=\"%s\" value=\"", name);
-	put_escaped(f, value);
-	fputs("\">\n", f);
-}
-
 char *dss_response_post_form(const char *return_url, const char *b64, const char *relay_state,
 			     const char *script_nonce)
 {
-	char *page = NULL;
-	size_t len = 0;
 	if (return_url == NULL || b64 == NULL)
 		return NULL;
-	FILE *f = open_memstream(&page, &len);
-	if (f == NULL)
-		return NULL;
-	fputs("<!DOCTYPE html>\n<html lang=\"sv\"><head><meta charset=\"utf-8\">"
-	      "<meta name=\"referrer\" content=\"no-referrer\"><title>EFOS</title></head>\n<body>\n"
-	      "<form method=\"post\" action=\"", f);
-	put_escaped(f, return_url);
-	fputs("\">\n", f);
-	hidden(f, "Binding", "POST/XML/1.0");
-	if (relay_state != NULL)
-		hidden(f, "RelayState", relay_state);
-	hidden(f, "EidSignResponse", b64);
-	fputs("<p>Du skickas tillbaka till tjänsten. / You are being sent back to the service.</p>\n"
-	      "<button type=\"submit\">Fortsätt / Continue</button>\n</form>\n", f);
-	if (script_nonce != NULL) {
-		fputs("<script nonce=\"", f);
-		put_escaped(f, script_nonce);
-		fputs("\">document.forms[0].submit();</script>\n", f);
-	}
-	fputs("</body></html>\n", f);
-	if (ferror(f)) {
-		fclose(f);
-		free(page);
-		return NULL;
-	}
-	if (fclose(f) != 0) {
-		free(page);
-		return NULL;
-	}
-	return page;
+	const struct post_field fields[] = {
+		{ "Binding", "POST/XML/1.0" }, { "RelayState", relay_state }, { "EidSignResponse", b64 },
+	};
+	return post_page(return_url, fields, 3,
+			 "Du skickas tillbaka till tjänsten. / You are being sent back to the service.", script_nonce);
 }

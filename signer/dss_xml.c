@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/evp.h>
+#include "core/base64.h"
+#include "core/utf8.h"
 #include "core/xml.h"
 #include "signer/dss_xml.h"
 
@@ -129,12 +131,7 @@ bad:
 
 char *dss_b64_encode(const unsigned char *d, size_t n)
 {
-	if (n > (size_t)1 << 30)
-		return NULL;
-	char *s = malloc(4 * ((n + 2) / 3) + 1);
-	if (s != NULL)
-		EVP_EncodeBlock((unsigned char *)s, d, (int)n);
-	return s;
+	return b64_encode(d, n);
 }
 
 static int digits(const char *s, int n)
@@ -207,33 +204,6 @@ void dss_format_datetime(time_t t, char *buf, size_t cap)
 
 bool dss_utf8_ok(const unsigned char *s, size_t len)
 {
-	for (size_t i = 0; i < len;) {
-		unsigned char c = s[i];
-		if (c < 0x80) {
-			if (c == 0 || (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
-				return false;
-			i++;
-			continue;
-		}
-		size_t n;
-		unsigned cp;
-		if (c >= 0xc2 && c <= 0xdf)
-			n = 1, cp = c & 0x1f;
-		else if (c >= 0xe0 && c <= 0xef)
-			n = 2, cp = c & 0x0f;
-		else if (c >= 0xf0 && c <= 0xf4)
-			n = 3, cp = c & 0x07;
-		else
-			return false;
-		for (size_t k = 1; k <= n; k++) {
-			if (i + k >= len || (s[i + k] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (s[i + k] & 0x3f);
-		}
-		if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
-		    (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += n + 1;
-	}
-	return true;
+	/* DEL too: it has no place in a message a person reads */
+	return utf8_text_ok(s, len) && (len == 0 || memchr(s, 0x7f, len) == NULL);
 }

@@ -16,6 +16,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509.h>
 #include "core/audit.h"
+#include "core/base64.h"
 #include "core/config.h"
 #include "core/ctx.h"
 #include "core/db.h"
@@ -67,46 +68,6 @@ static _Atomic int64_t last_sweep;
 
 /* ---- small helpers ---------------------------------------------------------------------------- */
 
-static char *nonce_new(void)
-{
-	unsigned char r[16];
-	char *n = malloc(33);
-	if (n == NULL || RAND_bytes(r, sizeof r) != 1) {
-		free(n);
-		return NULL;
-	}
-	for (size_t i = 0; i < sizeof r; i++)
-		snprintf(n + 2 * i, 3, "%02x", r[i]);
-	return n;
-}
-
-/* Base64 form value -> bytes (whitespace skipped), bounded by the body size already. */
-static unsigned char *b64_decode(const char *s, size_t *n)
-{
-	size_t len = strlen(s), k = 0;
-	char *flat = malloc(len + 1);
-	unsigned char *out = malloc(len / 4 * 3 + 4);
-	if (flat == NULL || out == NULL)
-		goto fail;
-	for (size_t i = 0; i < len; i++)
-		if (s[i] != ' ' && s[i] != '\n' && s[i] != '\r' && s[i] != '\t')
-			flat[k++] = s[i];
-	flat[k] = '\0';
-	if (k == 0 || k % 4 != 0)
-		goto fail;
-	int r = EVP_DecodeBlock(out, (unsigned char *)flat, (int)k);
-	if (r < 0)
-		goto fail;
-	*n = (size_t)r - (flat[k - 1] == '=') - (k > 1 && flat[k - 2] == '=');
-	out[*n] = '\0';
-	free(flat);
-	return out;
-fail:
-	free(flat);
-	free(out);
-	return NULL;
-}
-
 static void error_page(struct http_response *resp, int status, const char *what)
 {
 	char *msg = idp_html_escape(what);
@@ -139,7 +100,7 @@ static void post_result(struct http_response *resp, const char *return_url, cons
 			const char *request_id, const char *version, const struct dss_result *res)
 {
 	efos_err e = { 0 };
-	char *b64 = NULL, *nonce = nonce_new();
+	char *b64 = NULL, *nonce = idp_page_nonce();
 	struct dss_response_key k = { .key = g->sign_key, .cert_b64 = g->sign_cert_b64 };
 	struct dss_response_params p = { .request_id = request_id, .version = version, .result = res };
 	if (dss_response_build(&k, &p, &b64, &e) != 0) {
@@ -249,7 +210,8 @@ static void handle_request(struct http_request *req, struct http_response *resp)
 	}
 	size_t xml_len = 0;
 	unsigned char *xml = b64_decode(b64, &xml_len);
-	if (xml == NULL) {
+	if (xml == NULL || xml_len == 0) {
+		free(xml);
 		error_page(resp, 400, "The EidSignRequest is not valid base64.");
 		return;
 	}
@@ -372,7 +334,7 @@ static void handle_request(struct http_request *req, struct http_response *resp)
 		.requester_id = r->requester,
 		.now = now,
 	};
-	nonce = nonce_new();
+	nonce = idp_page_nonce();
 	if (nonce == NULL || sp_authn_build(g->sign_key, g->sign_cert_b64, &ap, tx_id, nonce, &ao, &e) != 0) {
 		log_error("signing service: cannot build the AuthnRequest to %s: %s", idp->entity_id, e.msg);
 		goto internal;
@@ -616,7 +578,7 @@ static void handle_acs(struct http_request *req, struct http_response *resp)
 		goto internal;
 	}
 	signer_cert_destroy(&sc);   /* before the answer leaves: the key has done its one job */
-	nonce = nonce_new();
+	nonce = idp_page_nonce();
 	log_info("signing service: request %s from %s signed (%zu task(s))", r->request_id, r->requester, r->n_tasks);
 	idp_page_send(resp, 200, dss_response_post_form(r->return_url, b64, tx.relay_state, nonce), nonce,
 		      r->return_url);
@@ -674,17 +636,7 @@ static void handle_metadata(struct http_request *req, struct http_response *resp
 		http_resp_from_err(resp, &e);
 		return;
 	}
-	char cc[64];
-	snprintf(cc, sizeof cc, "public, max-age=%ld", cur.cache_duration_s);
-	http_resp_header(resp, "Cache-Control", cc);
-	http_resp_header(resp, "ETag", cur.etag);
-	const char *inm = http_req_header(req, "If-None-Match");
-	if (inm != NULL && strstr(inm, cur.etag) != NULL) {
-		http_resp_status(resp, 304);
-		free(cur.xml);
-		return;
-	}
-	http_resp_body_take(resp, IDP_MD_CONTENT_TYPE, cur.xml, cur.len);
+	idp_metadata_send(req, resp, &cur);
 }
 
 const struct http_route signer_fedsign_routes[] = {
@@ -726,9 +678,7 @@ static char *cert_b64(X509 *x)
 {
 	unsigned char *der = NULL;
 	int n = i2d_X509(x, &der);
-	char *out = n > 0 ? malloc(4 * (((size_t)n + 2) / 3) + 1) : NULL;
-	if (out != NULL)
-		EVP_EncodeBlock((unsigned char *)out, der, n);
+	char *out = n > 0 ? b64_encode(der, (size_t)n) : NULL;
 	OPENSSL_free(der);
 	return out;
 }

@@ -136,14 +136,7 @@ int fedsign_md_get(struct fedsign_md *m, struct idp_md_current *out, efos_err *e
 		if (resign(m, &e2) != 0)   /* the current copy is still valid for a while */
 			log_error("%s; serving the copy signed at %ld", e2.msg, (long)m->signed_at);
 	}
-	if ((out->xml = malloc(m->len + 1)) != NULL) {
-		memcpy(out->xml, m->xml, m->len + 1);
-		out->len = m->len;
-		memcpy(out->etag, m->etag, sizeof out->etag);
-		out->signed_at = m->signed_at;
-		out->valid_until = m->signed_at + m->info.validity_s;
-		out->cache_duration_s = m->info.cache_duration_s;
-	}
+	int rc = idp_md_current_fill(out, m->xml, m->len, m->etag, m->signed_at, &m->info, e);
 	pthread_mutex_unlock(&m->lock);
-	return out->xml != NULL ? 0 : efos_fail(e, EFOS_E_INTERNAL, "out of memory");
+	return rc;
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
+#include "core/base64.h"
 #include "core/db.h"
 #include "signer/fedsign_tx.h"
 
@@ -26,39 +27,6 @@ static bool is_tx_id(const char *id)
 	return true;
 }
 
-static char *b64_of(const unsigned char *p, size_t n)
-{
-	char *out = malloc(4 * ((n + 2) / 3) + 1);
-	if (out != NULL)
-		EVP_EncodeBlock((unsigned char *)out, p, (int)n);
-	return out;
-}
-
-/* PostgreSQL's encode(..., 'base64') breaks lines; EVP_DecodeBlock does not skip them. */
-static unsigned char *b64_dec(const char *s, size_t *n)
-{
-	size_t len = strlen(s), k = 0;
-	char *flat = malloc(len + 1);
-	unsigned char *out = malloc(len / 4 * 3 + 3);
-	if (flat == NULL || out == NULL)
-		goto fail;
-	for (size_t i = 0; i < len; i++)
-		if (s[i] != '\n' && s[i] != '\r')
-			flat[k++] = s[i];
-	flat[k] = '\0';
-	int r = k % 4 == 0 ? EVP_DecodeBlock(out, (unsigned char *)flat, (int)k) : -1;
-	if (r < 0)
-		goto fail;
-	size_t pad = (k > 0 && flat[k - 1] == '=') + (k > 1 && flat[k - 2] == '=');
-	*n = (size_t)r - pad;
-	free(flat);
-	return out;
-fail:
-	free(flat);
-	free(out);
-	return NULL;
-}
-
 int fedsign_tx_create(PGconn *c, const struct fedsign_tx_new *t, char *id, efos_err *e)
 {
 	unsigned char r[32];
@@ -70,7 +38,7 @@ int fedsign_tx_create(PGconn *c, const struct fedsign_tx_new *t, char *id, efos_
 	id_hash_hex(id, h);
 	snprintf(exp, sizeof exp, "%" PRId64, (int64_t)t->expires_at);
 	snprintf(rep, sizeof rep, "%" PRId64, (int64_t)t->replay_until);
-	char *xml = b64_of(t->request_xml, t->request_xml_len);
+	char *xml = b64_encode(t->request_xml, t->request_xml_len);
 	if (xml == NULL)
 		return efos_fail(e, EFOS_E_INTERNAL, "out of memory");
 	/* A row whose replay window and lifetime both passed (not swept yet) is no longer a reason
@@ -144,7 +112,8 @@ static int fill(PGresult *r, int o, struct fedsign_tx *t, efos_err *e)
 	t->request_id = dup_or_null(r, o + 1);
 	t->return_url = dup_or_null(r, o + 2);
 	t->relay_state = dup_or_null(r, o + 3);
-	t->request_xml = b64_dec(PQgetvalue(r, 0, o + 4), &t->request_xml_len);
+	/* encode(..., 'base64') breaks lines: b64_decode skips them */
+	t->request_xml = b64_decode(PQgetvalue(r, 0, o + 4), &t->request_xml_len);
 	t->idp = dup_or_null(r, o + 5);
 	t->authn_request_id = dup_or_null(r, o + 6);
 	t->sad_request_id = dup_or_null(r, o + 7);

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/hex.h"
 #include "signer/pdf_obj.h"
 
 #define PDF_MAX_DEPTH 32
@@ -93,17 +94,6 @@ bool pdf_keyword_at(const unsigned char *p, const unsigned char *end, const char
 	return p + n == end || is_ws(p[n]) || is_delim(p[n]);
 }
 
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static struct pdf_obj *new_node(struct pdf_arena *a, enum pdf_type t, efos_err *e)
 {
 	if (a->nodes >= a->max_nodes) {
@@ -154,8 +144,8 @@ static int parse_name(struct pdf_arena *a, const unsigned char **pp, const unsig
 		return efos_fail(e, EFOS_E_INTERNAL, "out of memory");
 	size_t k = 0;
 	for (const unsigned char *q = start; q < p; q++) {
-		if (*q == '#' && p - q >= 3 && hexval(q[1]) >= 0 && hexval(q[2]) >= 0) {
-			o->s[k++] = (unsigned char)(hexval(q[1]) << 4 | hexval(q[2]));
+		if (*q == '#' && p - q >= 3 && hex_digit(q[1]) >= 0 && hex_digit(q[2]) >= 0) {
+			o->s[k++] = (unsigned char)(hex_digit(q[1]) << 4 | hex_digit(q[2]));
 			q += 2;
 		} else {
 			o->s[k++] = *q;
@@ -246,7 +236,7 @@ static int parse_hex(struct pdf_arena *a, const unsigned char **pp, const unsign
 	for (; p < q; p++) {
 		if (is_ws(*p))
 			continue;
-		int v = hexval(*p);
+		int v = hex_digit(*p);
 		if (v < 0)
 			return efos_fail(e, EFOS_E_INVALID, "a PDF hex string has a character that is not hex");
 		if (hi < 0) {

@@ -9,6 +9,7 @@
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/evp.h>
+#include "core/xml_alg.h"
 #include "signer/sad_verify.h"
 
 #define DEFAULT_SKEW_S 60
@@ -63,26 +64,6 @@ fail:
 	return -1;
 }
 
-/* ECDSA r||s -> DER for EVP_DigestVerify. */
-static unsigned char *ecdsa_raw_to_der(const unsigned char *sig, size_t len, size_t *derlen)
-{
-	ECDSA_SIG *es = ECDSA_SIG_new();
-	BIGNUM *r = BN_bin2bn(sig, (int)(len / 2), NULL), *s = BN_bin2bn(sig + len / 2, (int)(len / 2), NULL);
-	unsigned char *der = NULL;
-	if (es == NULL || r == NULL || s == NULL || ECDSA_SIG_set0(es, r, s) != 1) {
-		BN_free(r);
-		BN_free(s);
-		ECDSA_SIG_free(es);
-		return NULL;
-	}
-	int n = i2d_ECDSA_SIG(es, &der);
-	ECDSA_SIG_free(es);
-	if (n <= 0)
-		return NULL;
-	*derlen = (size_t)n;
-	return der;
-}
-
 /* 1 when sig verifies over data with key for alg (RS256, ES256/384/512), else 0. */
 static int jws_verify(EVP_PKEY *key, const char *alg, const unsigned char *data, size_t len, const unsigned char *sig,
 		      size_t siglen)
@@ -105,9 +86,8 @@ static int jws_verify(EVP_PKEY *key, const char *alg, const unsigned char *data,
 		return 0;
 	unsigned char *der = NULL;
 	size_t derlen = 0;
-	if (ec) {
-		size_t half = ((size_t)want_bits + 7) / 8;
-		if (siglen != 2 * half || (der = ecdsa_raw_to_der(sig, siglen, &derlen)) == NULL)
+	if (ec) {   /* JWS ES* values are r||s like XML-DSig's; the key's size was checked above */
+		if ((der = xml_alg_ecdsa_raw_to_der(key, sig, siglen, &derlen)) == NULL)
 			return 0;
 		sig = der;
 		siglen = derlen;

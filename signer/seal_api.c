@@ -23,9 +23,11 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include "core/audit.h"
+#include "core/base64.h"
 #include "core/config.h"
 #include "core/ctx.h"
 #include "core/db.h"
+#include "core/hex.h"
 #include "core/log.h"
 #include "hsm/bridge.h"
 #include "hsm/hsm.h"
@@ -152,62 +154,6 @@ void signer_seal_service_stop(void)
 }
 
 /* ---------------------------------------------------------------------------- helpers */
-
-/* Strict base64 (whitespace allowed, padding required); NULL when it is not base64. An empty
- * string is a valid empty value (*outlen 0). */
-static unsigned char *b64_decode(const char *s, size_t *outlen)
-{
-	size_t n = strlen(s), k = 0;
-	char *clean = malloc(n + 1);
-	unsigned char *out = NULL;
-	if (clean == NULL)
-		return NULL;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (isspace(ch))
-			continue;
-		if (!isalnum(ch) && ch != '+' && ch != '/' && ch != '=')
-			goto out;
-		clean[k++] = (char)ch;
-	}
-	clean[k] = '\0';
-	if (k % 4 != 0)
-		goto out;
-	out = malloc(k / 4 * 3 + 1);
-	if (out == NULL || k == 0) {
-		*outlen = 0;
-		goto out;
-	}
-	int len = EVP_DecodeBlock(out, (const unsigned char *)clean, (int)k);
-	if (len < 0) {
-		free(out);
-		out = NULL;
-		goto out;
-	}
-	size_t pad = (clean[k - 1] == '=') + (clean[k - 2] == '=');
-	*outlen = (size_t)len - pad;
-out:
-	free(clean);
-	return out;
-}
-
-static char *b64_encode(const unsigned char *d, size_t n)
-{
-	char *out = malloc(4 * ((n + 2) / 3) + 1);
-	if (out != NULL)
-		EVP_EncodeBlock((unsigned char *)out, d, (int)n);
-	return out;
-}
-
-static void hex(const unsigned char *b, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[b[i] >> 4];
-		out[2 * i + 1] = digits[b[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
 
 static bool valid_key_name(const char *s)
 {
@@ -669,7 +615,7 @@ static int audit_sign(PGconn *c, struct http_request *req, const struct signer_a
 	char object[128], dig[2 * EVP_MAX_MD_SIZE + 1] = "";
 	snprintf(object, sizeof object, "%s/%s", cl->orgnr, s->key[0] ? s->key : "-");
 	if (res != NULL)
-		hex(res->digest, res->digest_len, dig);
+		hex_encode(res->digest, res->digest_len, dig);
 	json_t *d = json_pack("{s:s, s:s, s:s, s:s, s:b, s:b, s:I, s:s}",
 			      "format", s->format,
 			      "packaging", s->packaging_name,

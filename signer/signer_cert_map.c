@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <openssl/objects.h>
+#include "core/utf8.h"
 #include "signer/signer_cert_internal.h"
 
 #define OID_PNR "urn:oid:1.2.752.29.4.13"
@@ -16,30 +17,8 @@
 
 bool signer_utf8_ok(const char *s, size_t max)
 {
-	size_t n = 0;
-	const unsigned char *p = (const unsigned char *)s;
-	while (*p) {
-		int extra;
-		if (*p < 0x20 || *p == 0x7f)
-			return false;
-		if (*p < 0x80)
-			extra = 0;
-		else if ((*p & 0xe0) == 0xc0 && *p >= 0xc2)
-			extra = 1;
-		else if ((*p & 0xf0) == 0xe0)
-			extra = 2;
-		else if ((*p & 0xf8) == 0xf0 && *p <= 0xf4)
-			extra = 3;
-		else
-			return false;
-		p++;
-		for (int i = 0; i < extra; i++, p++)
-			if ((*p & 0xc0) != 0x80)
-				return false;
-		if (++n > max)
-			return false;
-	}
-	return true;
+	long n = utf8_chars(s);
+	return n >= 0 && (size_t)n <= max;
 }
 
 static const struct dss_attr *attr_find(const struct signer_cert_request *r, const char *name)

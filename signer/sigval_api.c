@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <jansson.h>
 #include "certs/validate.h"
+#include "core/base64.h"
 #include "core/ctx.h"
 #include "core/db.h"
 #include "core/log.h"
@@ -69,13 +70,13 @@ static int parse_json(struct http_request *req, struct val_req *v, char *why, si
 			if (set_format(v, s, why, cap) != 0)
 				goto out;
 		} else if (!strcmp(k, "signature")) {
-			if ((v->sig_buf = signer_api_b64_decode(s, &v->sig_len)) == NULL) {
+			if ((v->sig_buf = b64_decode(s, &v->sig_len)) == NULL) {
 				snprintf(why, cap, "\"signature\" is not base64");
 				goto out;
 			}
 			v->sig = v->sig_buf;
 		} else {
-			if ((v->doc_buf = signer_api_b64_decode(s, &v->doc_len)) == NULL) {
+			if ((v->doc_buf = b64_decode(s, &v->doc_len)) == NULL) {
 				snprintf(why, cap, "\"document\" is not base64");
 				goto out;
 			}

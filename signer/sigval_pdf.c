@@ -10,19 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "core/hex.h"
 #include "signer/pdf.h"
 #include "signer/sigval.h"
-
-static int hexval(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
 
 /* The gap [a, b) is exactly "<hex>" and decodes to contents followed by zero padding. */
 static bool gap_is_contents(const unsigned char *buf, size_t a, size_t b, const struct pdf_signature *ps)
@@ -33,7 +23,7 @@ static bool gap_is_contents(const unsigned char *buf, size_t a, size_t b, const 
 	if (nbytes < ps->contents_len)
 		return false;
 	for (size_t i = 0; i < nbytes; i++) {
-		int hi = hexval(buf[a + 1 + 2 * i]), lo = hexval(buf[a + 2 + 2 * i]);
+		int hi = hex_digit(buf[a + 1 + 2 * i]), lo = hex_digit(buf[a + 2 + 2 * i]);
 		if (hi < 0 || lo < 0)
 			return false;
 		unsigned char v = (unsigned char)(hi << 4 | lo);

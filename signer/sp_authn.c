@@ -4,12 +4,12 @@
 #include <string.h>
 #include <libxml/tree.h>
 #include <openssl/evp.h>
-#include <openssl/rand.h>
 #include "core/saml_post.h"
 #include "core/xml_alg.h"
 #include "core/xml.h"
 #include "hsm/bridge.h"
 #include "hsm/hsm.h"
+#include "idp/assertion.h"
 #include "signer/sp_authn.h"
 
 #define NS_SAMLP "urn:oasis:names:tc:SAML:2.0:protocol"
@@ -32,18 +32,6 @@ void sp_authn_out_free(struct sp_authn_out *o)
 	free(o->saml_request_b64);
 	free(o->post_form_html);
 	*o = (struct sp_authn_out){ 0 };
-}
-
-/* "_" + 40 hex digits: 160 random bits. */
-static int new_id(char out[SP_AUTHN_ID_LEN], efos_err *e)
-{
-	unsigned char r[20];
-	if (RAND_bytes(r, sizeof r) != 1)
-		return efos_fail(e, EFOS_E_INTERNAL, "the random generator failed");
-	out[0] = '_';
-	for (size_t i = 0; i < sizeof r; i++)
-		snprintf(out + 1 + 2 * i, 3, "%02x", r[i]);
-	return 0;
 }
 
 static bool utf8_ok(const char *s)
@@ -197,7 +185,7 @@ int sp_authn_build(struct hsm_key *sign_key, const char *sign_cert_b64, const st
 		return efos_fail(e, EFOS_E_INVALID, "AuthnRequest: no signing key (a signature service's requests must be signed)");
 	if (check_params(p, e) != 0)
 		return -1;
-	if (new_id(out->id, e) != 0)
+	if (idp_new_id(out->id, e) != 0)   /* "_" + 40 hex digits, as the IdP's */
 		return -1;
 	char t[32];
 	time_t now = p->now ? p->now : time(NULL);

@@ -9,6 +9,7 @@
 #include "core/saml_md.h"
 #include "core/xml.h"
 #include "core/xml_c14n.h"
+#include "core/xmlenc_aes.h"
 #include "hsm/hsm.h"
 #include "signer/sp_response.h"
 
@@ -300,50 +301,19 @@ static int decrypt_data(int alg, const unsigned char *key, size_t klen, const un
 {
 	const EVP_CIPHER *c = data_algs[alg].cipher();
 	bool gcm = data_algs[alg].gcm;
-	size_t ivlen = gcm ? 12 : 16, taglen = gcm ? 16 : 0;
-	EVP_CIPHER_CTX *ctx = NULL;
-	unsigned char *buf = NULL;
-	int n1 = 0, n2 = 0, ret = -1;
 	*out = NULL;
 	if ((size_t)EVP_CIPHER_get_key_length(c) != klen)
 		return efos_fail(e, EFOS_E_INVALID, "EncryptedAssertion: the key size does not match %s", data_algs[alg].uri);
-	if (len < ivlen + taglen + (gcm ? 1 : 16) || (!gcm && (len - ivlen) % 16 != 0))
+	if (len < (gcm ? 12 + 16 + 1 : 16 + 16) || (!gcm && (len - 16) % 16 != 0))
 		return efos_fail(e, EFOS_E_INVALID, "EncryptedAssertion: the ciphertext is too short or misaligned");
-	size_t ctlen = len - ivlen - taglen;
-	if ((ctx = EVP_CIPHER_CTX_new()) == NULL || (buf = malloc(ctlen + 32)) == NULL) {
-		efos_fail(e, EFOS_E_INTERNAL, "out of memory");
-		goto out;
+	switch (xmlenc_aes_decrypt(c, gcm, key, in, len, out, outlen)) {
+	case XMLENC_AES_OK:
+		return 0;
+	case XMLENC_AES_OOM:
+		return efos_fail(e, EFOS_E_INTERNAL, "out of memory");
+	default:
+		return efos_fail(e, EFOS_E_INVALID, "EncryptedAssertion: decryption failed (tampered or wrong key)");
 	}
-	if (EVP_DecryptInit_ex(ctx, c, NULL, NULL, NULL) != 1 ||
-	    (gcm && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_IVLEN, (int)ivlen, NULL) != 1) ||
-	    EVP_DecryptInit_ex(ctx, NULL, NULL, key, in) != 1 || EVP_CIPHER_CTX_set_padding(ctx, 0) != 1 ||
-	    EVP_DecryptUpdate(ctx, buf, &n1, in + ivlen, (int)ctlen) != 1 ||
-	    (gcm && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, (int)taglen, (void *)(in + len - taglen)) != 1) ||
-	    EVP_DecryptFinal_ex(ctx, buf + n1, &n2) != 1) {
-		efos_fail(e, EFOS_E_INVALID, "EncryptedAssertion: decryption failed (tampered or wrong key)");
-		goto out;
-	}
-	size_t n = (size_t)n1 + (size_t)n2;
-	if (!gcm) {   /* XML-Enc padding: the last byte says how many bytes to drop (1..16) */
-		unsigned pad = n ? buf[n - 1] : 0;
-		if (pad < 1 || pad > 16 || pad > n) {
-			efos_fail(e, EFOS_E_INVALID, "EncryptedAssertion: decryption failed (tampered or wrong key)");
-			goto out;
-		}
-		n -= pad;
-	}
-	buf[n] = '\0';
-	*out = buf;
-	*outlen = n;
-	buf = NULL;
-	ret = 0;
-out:
-	if (buf != NULL) {
-		efos_wipe(buf, ctlen + 32);
-		free(buf);
-	}
-	EVP_CIPHER_CTX_free(ctx);
-	return ret;
 }
 
 static int decrypt_assertion(xmlNodePtr ea, struct hsm_key *k, unsigned char **out, size_t *outlen, bool *crypto,

@@ -16,6 +16,7 @@
 #include <libxml/tree.h>
 #include <openssl/err.h>
 #include <openssl/rand.h>
+#include "core/base64.h"
 #include "core/xml.h"
 #include "core/xml_c14n.h"
 #include "hsm/bridge.h"
@@ -193,7 +194,7 @@ static int add_cert(xmlNodePtr x509data, xmlNsPtr ds, X509 *x)
 {
 	unsigned char *der = NULL;
 	int n = i2d_X509(x, &der);
-	char *b64 = n > 0 ? xades_b64(der, (size_t)n) : NULL;
+	char *b64 = n > 0 ? b64_encode(der, (size_t)n) : NULL;
 	OPENSSL_free(der);
 	int rc = b64 != NULL && xmlNewTextChild(x509data, ds, BAD_CAST "X509Certificate", BAD_CAST b64) != NULL ? 0 : -1;
 	free(b64);
@@ -322,7 +323,7 @@ static xmlNodePtr build_signature(xmlDocPtr doc, xmlNodePtr parent, const struct
 				goto oom;
 			}
 		} else {
-			char *b64 = xades_b64(p->document, p->document_len);
+			char *b64 = b64_encode(p->document, p->document_len);
 			if (b64 == NULL)
 				goto oom;
 			xmlNodePtr txt = xmlNewDocText(doc, BAD_CAST b64);
@@ -387,7 +388,7 @@ static int add_signature_timestamp(xmlDocPtr doc, xmlNodePtr sig, const struct x
 	xmlOutputBufferClose(ob);
 	if (rc != 0)
 		return -1;
-	char *b64 = xades_b64(token, token_len);
+	char *b64 = b64_encode(token, token_len);
 	free(token);
 	char ts_id[64];
 	snprintf(ts_id, sizeof ts_id, "%s-sigts", sig_id);
@@ -451,7 +452,7 @@ int xades_sign(const struct xades_signer *s, const struct xades_params *p, struc
 			memcpy(d, p->digest, p->digest_len);
 			dl = (unsigned int)p->digest_len;
 		}
-		if ((detached_b64 = xades_b64(d, dl)) == NULL) {
+		if ((detached_b64 = b64_encode(d, dl)) == NULL) {
 			efos_fail(e, EFOS_E_INTERNAL, "out of memory");
 			goto out;
 		}

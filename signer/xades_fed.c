@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <libxml/tree.h>
+#include "core/base64.h"
 #include "core/xml.h"
 #include "core/xml_alg.h"
 #include "core/xml_c14n.h"
@@ -295,7 +296,7 @@ int xades_fed_update(X509 *cert, const unsigned char *si, size_t si_len,
 		efos_fail(e, EFOS_E_INTERNAL, "XAdES: digest failed");
 		goto out;
 	}
-	char *b64 = xades_b64(dgst, dlen);
+	char *b64 = b64_encode(dgst, dlen);
 	if (b64 == NULL) {
 		efos_fail(e, EFOS_E_INTERNAL, "out of memory");
 		goto out;

@@ -17,7 +17,4 @@ const char *xades_digest_uri(const EVP_MD *md);
  * ds: the ds namespace in scope where the element will go, or NULL to declare one on it. */
 xmlNodePtr xades_signing_cert_v2(xmlDocPtr doc, xmlNsPtr xades, xmlNsPtr ds, X509 *cert, efos_err *e);
 
-/* Base64 of data (malloc'd, NUL-terminated), NULL when out of memory. */
-char *xades_b64(const unsigned char *data, size_t len);
-
 #endif

@@ -5,6 +5,7 @@
 #include <openssl/asn1.h>
 #include <openssl/objects.h>
 #include <openssl/x509v3.h>
+#include "core/base64.h"
 #include "core/xml_c14n.h"
 #include "signer/xades_internal.h"
 
@@ -16,14 +17,6 @@ const char *xades_digest_uri(const EVP_MD *md)
 	case NID_sha512: return "http://www.w3.org/2001/04/xmlenc#sha512";
 	default: return NULL;
 	}
-}
-
-char *xades_b64(const unsigned char *data, size_t len)
-{
-	char *out = malloc(4 * ((len + 2) / 3) + 1);
-	if (out != NULL)
-		EVP_EncodeBlock((unsigned char *)out, data, (int)len);
-	return out;
 }
 
 /* DER of IssuerSerial ::= SEQUENCE { issuer GeneralNames, serialNumber CertificateSerialNumber }
@@ -75,7 +68,7 @@ xmlNodePtr xades_signing_cert_v2(xmlDocPtr doc, xmlNsPtr xades, xmlNsPtr ds, X50
 		efos_fail(e, EFOS_E_INTERNAL, "XAdES: cannot encode the signer certificate's digest and issuer/serial");
 		goto out;
 	}
-	if ((dgst_b64 = xades_b64(dgst, sizeof dgst)) == NULL || (is_b64 = xades_b64(is, (size_t)is_len)) == NULL) {
+	if ((dgst_b64 = b64_encode(dgst, sizeof dgst)) == NULL || (is_b64 = b64_encode(is, (size_t)is_len)) == NULL) {
 		efos_fail(e, EFOS_E_INTERNAL, "out of memory");
 		goto out;
 	}
