@@ -4,6 +4,7 @@
 #include <string.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include "core/audit.h"
 #include "core/db.h"
 #include "idp/login_tx.h"
 #include "idp/session.h"
@@ -158,6 +159,26 @@ int idp_session_delete(PGconn *c, long id, efos_err *e)
 int idp_session_touch(PGconn *c, long id, efos_err *e)
 {
 	return exec_id(c, "UPDATE idp_sso_sessions SET last_used_at = now() WHERE id = $1", id, e);
+}
+
+int idp_session_touch_audited(PGconn *c, long id, const struct audit_event *ev, efos_err *e)
+{
+	if (ev->node == NULL || ev->actor == NULL || ev->action == NULL || ev->outcome == NULL)
+		return efos_fail(e, EFOS_E_INTERNAL, "audit event needs node, actor, action and outcome");
+	char b[24];
+	snprintf(b, sizeof b, "%ld", id);
+	const char *p[] = { b, ev->node, ev->actor, ev->action, ev->object ? ev->object : "", ev->outcome,
+			    ev->details ? ev->details : "{}" };
+	/* a data-modifying CTE: the UPDATE and audit_append() (core/audit.c) commit together */
+	PGresult *r = db_exec(c,
+			      "WITH u AS (UPDATE idp_sso_sessions SET last_used_at = now() WHERE id = $1 RETURNING id) "
+			      "SELECT audit_append($2, $3, $4, $5, $6, $7) FROM u",
+			      7, p, e);
+	if (r == NULL)
+		return efos_wrap(e, "recording the use of SSO session %ld", id);
+	int n = PQntuples(r);
+	PQclear(r);
+	return n == 1 ? 0 : efos_fail(e, EFOS_E_NOTFOUND, "the SSO session ended while this login was answered");
 }
 
 int idp_session_purge(PGconn *c, long *deleted, efos_err *e)

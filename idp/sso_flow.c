@@ -212,10 +212,13 @@ static void maybe_purge(PGconn *c)
 		log_debug("purged %ld expired logins and %ld expired SSO sessions", a, b);
 }
 
-static void audit_login(PGconn *c, const char *action, const char *outcome, const struct idp_authn_request *r,
-			const struct idp_subject *s, const char *extra_kv, efos_err *e_out)
+/* The audit event of a login step. With touch_session > 0 it is written together with that
+ * SSO session's last use, in one statement (idp_session_touch_audited); else appended in the
+ * caller's transaction. */
+static void audit_login_with(PGconn *c, const char *action, const char *outcome, const struct idp_authn_request *r,
+			     const struct idp_subject *s, const char *extra_kv, long touch_session, efos_err *e_out)
 {
-	char actor[64] = "anonymous", details[1400], iss[600], rid[300], extra[400];
+	char actor[64] = "anonymous", details[1800], iss[600], rid[300], extra[700];
 	if (s != NULL && s->person_id > 0)
 		snprintf(actor, sizeof actor, "person:%ld", s->person_id);
 	json_escape(iss, sizeof iss, r && r->issuer ? r->issuer : "");
@@ -233,8 +236,16 @@ static void audit_login(PGconn *c, const char *action, const char *outcome, cons
 		.details = details,
 	};
 	efos_err e = { 0 };
-	if (audit_append(c, &ev, e_out ? e_out : &e) != 0 && e_out == NULL)
+	int rc = touch_session > 0 ? idp_session_touch_audited(c, touch_session, &ev, e_out ? e_out : &e)
+				   : audit_append(c, &ev, e_out ? e_out : &e);
+	if (rc != 0 && e_out == NULL)
 		log_error("audit %s: %s", action, e.msg);
+}
+
+static void audit_login(PGconn *c, const char *action, const char *outcome, const struct idp_authn_request *r,
+			const struct idp_subject *s, const char *extra_kv, efos_err *e_out)
+{
+	audit_login_with(c, action, outcome, r, s, extra_kv, 0, e_out);
 }
 
 /* A failure audit in its own transaction (nothing else changes). */
@@ -792,7 +803,8 @@ static char *attributes_html(const struct policy_release *rel, const char *lang)
 /* Builds the successful Response, ends the login with idp.assertion in one DB transaction and
  * sends the auto-POST page. The login ends with its transaction (tx_id), or, for an SSO login
  * answered at once (tx_id NULL, sess the session), with the session's last use: the one
- * change of such a login, audited with what idp.login would have said (session, instant). */
+ * change of such a login, audited with what idp.login would have said (session, instant), in
+ * one statement. */
 static void finish_success(struct http_response *resp, PGconn *c, const char *lang, const struct idp_authn_request *r,
 			   const struct idp_subject *subj, const char *tx_id, bool sso, bool sign_shown,
 			   const struct idp_sso_session *sess, const struct idp_response_keys *k,
@@ -814,20 +826,29 @@ static void finish_success(struct http_response *resp, PGconn *c, const char *la
 	snprintf(kv, sizeof kv, "\"response_id\":\"%s\",\"assertion_id\":\"%s\",\"sso\":%s,\"sign_message\":%s,"
 		 "\"release_set\":\"%s\"%s", out.response_id, out.assertion_id, sso ? "true" : "false",
 		 o.sign_message_shown ? "true" : "false", rel->set_id, sk);
-	if (db_begin(c, &e) != 0 || (tx_id != NULL && idp_login_tx_finish(c, tx_id, &e) != 0) ||
-	    (sess != NULL && idp_session_touch(c, sess->id, &e) != 0)) {
+	if (sess != NULL) {
+		/* the session's use and the event: one statement, so one transaction */
+		audit_login_with(c, "idp.assertion", "success", r, subj, kv, sess->id, &e);
+		if (e.code != EFOS_E_NONE) {
+			page_error_plain(resp, e.code == EFOS_E_NOTFOUND ? 400 : 503, lang, "The login could not be finished.",
+					 e.msg, NULL);
+			idp_response_out_free(&out);
+			return;
+		}
+	} else if (db_begin(c, &e) != 0 || idp_login_tx_finish(c, tx_id, &e) != 0) {
 		db_rollback(c);
 		page_error_plain(resp, 400, lang, e.code == EFOS_E_NOTFOUND ? e.msg : "The login could not be finished.",
 				 NULL, NULL);
 		idp_response_out_free(&out);
 		return;
-	}
-	audit_login(c, "idp.assertion", "success", r, subj, kv, &e);
-	if (e.code != EFOS_E_NONE || db_commit(c, &e) != 0) {
-		db_rollback(c);
-		page_error_plain(resp, 503, lang, "The login could not be finished.", e.msg, NULL);
-		idp_response_out_free(&out);
-		return;
+	} else {
+		audit_login(c, "idp.assertion", "success", r, subj, kv, &e);
+		if (e.code != EFOS_E_NONE || db_commit(c, &e) != 0) {
+			db_rollback(c);
+			page_error_plain(resp, 503, lang, "The login could not be finished.", e.msg, NULL);
+			idp_response_out_free(&out);
+			return;
+		}
 	}
 	if (sess != NULL)
 		log_info("SSO session %ld answered %s at once (person %ld)", sess->id, r->issuer, sess->person_id);
