@@ -1,4 +1,5 @@
 /* SSO sessions and remembered release approvals (idp/session.h). */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +97,49 @@ int idp_session_create(PGconn *c, const struct idp_subject *subj, bool hok, int 
 	return 0;
 }
 
+/* Parsed card certificates by the SHA-256 of their DER, shared by the threads: every SSO login
+ * reads its session's certificate, and parsing it (d2i_X509, which decodes the public key
+ * through OpenSSL 3's decoders) was ≈ 10 % of an SSO login's CPU (docs/performance.md). The
+ * key is the hash of the bytes just read, so a hit is the same certificate; a reused X509
+ * also keeps OpenSSL's cached extensions for the validation that follows. A slot is replaced
+ * on a collision; each holds one reference. */
+#define CARD_CACHE_SLOTS 64
+static struct {
+	unsigned char sha256[32];
+	X509 *x;
+} card_cache[CARD_CACHE_SLOTS];
+static pthread_mutex_t card_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static X509 *card_cert_parse(const unsigned char *der, size_t len)
+{
+	unsigned char h[32];
+	if (EVP_Digest(der, len, h, NULL, EVP_sha256(), NULL) != 1)
+		return NULL;
+	size_t slot = ((size_t)h[0] << 8 | h[1]) % CARD_CACHE_SLOTS;
+	X509 *x = NULL;
+	pthread_mutex_lock(&card_cache_lock);
+	if (card_cache[slot].x != NULL && memcmp(card_cache[slot].sha256, h, 32) == 0 &&
+	    X509_up_ref(card_cache[slot].x) == 1)
+		x = card_cache[slot].x;
+	pthread_mutex_unlock(&card_cache_lock);
+	if (x != NULL)
+		return x;
+	const unsigned char *q = der;
+	x = d2i_X509(NULL, &q, (long)len);
+	if (x == NULL || q != der + len) {
+		X509_free(x);
+		return NULL;
+	}
+	pthread_mutex_lock(&card_cache_lock);
+	if (X509_up_ref(x) == 1) {
+		X509_free(card_cache[slot].x);
+		card_cache[slot].x = x;
+		memcpy(card_cache[slot].sha256, h, 32);
+	}
+	pthread_mutex_unlock(&card_cache_lock);
+	return x;
+}
+
 int idp_session_find(PGconn *c, const char *token, time_t now, struct idp_sso_session *out, efos_err *e)
 {
 	*out = (struct idp_sso_session){ 0 };
@@ -123,8 +167,7 @@ int idp_session_find(PGconn *c, const char *token, time_t now, struct idp_sso_se
 	size_t dlen = 0;
 	unsigned char *der = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 3), &dlen);
 	if (der != NULL) {
-		const unsigned char *q = der;
-		out->card_cert = d2i_X509(NULL, &q, (long)dlen);
+		out->card_cert = card_cert_parse(der, dlen);
 		PQfreemem(der);
 	}
 	snprintf(out->loa, sizeof out->loa, "%s", PQgetvalue(r, 0, 4));
