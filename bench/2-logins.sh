@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Row group 2, logins (bench/README.md): complete SP-initiated logins over HTTPS with keep-alive
 # for a user who already has an SSO session, each with a fresh signed AuthnRequest (made before
-# the timed part): GET /idp/sso/redirect → 302 /idp/login/next → 200 with the auto-POST form
+# the timed part): GET /idp/sso/redirect → 200 with the auto-POST form (the notice is remembered,
+# so the SSO request is answered at once; --follow still allows the way through /idp/login/next)
 # carrying a signed Response with an encrypted assertion (AES-256-GCM, RSA-OAEP). Only answers
 # with a SAMLResponse form count. Concurrency 1, 16, 64 (EFOS_BENCH_LOGIN_CONCURRENCY), each
 # EFOS_BENCH_SECONDS (30). Then the same login with a full card login per request: a new TLS
@@ -68,9 +69,9 @@ if [ -f "$pglog" ] && psql_as "$EFOS_TEST_PG_SUPER" -c "ALTER SYSTEM SET log_min
 		echo "note logins, work per login (measured over $okn SSO logins): $(awk -v a="$a" -v b="$b" -v c="$c" -v n="$okn" \
 			'BEGIN { printf "%.1f", ((b - a) - (c - b)) / n }') SQL statements (PostgreSQL round trips, BEGIN/COMMIT included)$(
 			[ -n "$aa" ] && awk -v a="$aa" -v b="$ab" -v c="$ac" -v n="$okn" 'BEGIN { printf ", %.0f heap allocations (malloc, calloc, realloc in efosd, OpenSSL, libxml2, xmlsec, libpq)", ((b - a) - (c - b)) / n }'
-			) (each with the background of an idle window of the same length subtracted); 2 RSA-2048 signatures in the HSM (Assertion and Response); 1 RSA-OAEP key transport + AES-256-GCM encryption; 1 RSA-2048 verification of the AuthnRequest's query signature"
+			) (each with the background of an idle window of the same length subtracted); 1 RSA-2048 signature in the HSM (the Response; the bench SP does not ask for signed assertions); 1 RSA-OAEP key transport + AES-256-GCM encryption; 1 RSA-2048 verification of the AuthnRequest's query signature"
 	fi
 	rm -f "$T/authnreqs-work.txt"
 fi
-echo "note logins: a closed loop of N clients, no think time; one login = GET /idp/sso/redirect (intake, AuthnRequest signature check, replay cache, SSO session, audit) + GET /idp/login/next (release, assertion signed in the HSM, encrypted for the SP); SSO row with the SSO cookie and the notice remembered; card row: + GET /idp/login/card on a new mTLS connection (card key in SoftHSM, EC P-256)"
+echo "note logins: a closed loop of N clients, no think time; one SSO login = GET /idp/sso/redirect answered at once (intake, AuthnRequest signature check, replay cache, SSO session and card check, release, Response signed in the HSM, assertion encrypted for the SP, audit); SSO row with the SSO cookie and the notice remembered; card row: + GET /idp/login/card on a new mTLS connection (card key in SoftHSM, EC P-256)"
 exit $status

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Row group 3, the peer (bench/README.md): SimpleSAMLphp 1.19 as IdP (bench/peers/ssp-idp: a
 # private Apache prefork + mod_php with opcache over HTTPS) doing the same work per login as
-# efosd: the AuthnRequest's query signature checked, Assertion and Response signed with an
+# efosd: the AuthnRequest's query signature checked, the Response signed (the Assertion not: the
+# SP's metadata says WantAssertionsSigned="false", like efosd's bench SP) with an
 # RSA-2048 key (in a file: SimpleSAMLphp has no HSM support), the Assertion encrypted for the
 # SP (RSA-OAEP-MGF1P; AES-128-CBC, the only data cipher it offers), a no-login test user (exampleauth:StaticSource). The same
 # load generator, requests and concurrencies as the login rows; logins/s and EFOS / peer.
@@ -42,7 +43,7 @@ fi
 resp=$(python3 "$PEERS_BIN/html-form.py" field SAMLResponse <"$P/check.html" | base64 -d 2>/dev/null)
 grep -q 'EncryptedAssertion' <<<"$resp" || echo "note SimpleSAMLphp: its Response carries no EncryptedAssertion: the rows are not like for like"
 algs=$(grep -o 'EncryptionMethod Algorithm="[^"]*"' <<<"$resp" | sed 's/.*#//; s/"$//' | tr '\n' ' ')
-echo "note SimpleSAMLphp encrypts with: ${algs:-nothing} (EFOS: aes256-gcm rsa-oaep-mgf1p; SimpleSAMLphp 1.19 hard-codes AES-128-CBC for certificate keys: for a 5 KB assertion the symmetric cipher is a few µs either way, the RSA-OAEP and the two signatures are the same work)"
+echo "note SimpleSAMLphp encrypts with: ${algs:-nothing} (EFOS: aes256-gcm rsa-oaep-mgf1p; SimpleSAMLphp 1.19 hard-codes AES-128-CBC for certificate keys: for a 5 KB assertion the symmetric cipher is a few µs either way, the RSA-OAEP and the one signature are the same work)"
 
 # like for like: it must refuse a request whose query signature does not verify
 python3 "$EFOS_TOP/bench/tools/mk-authnreqs.py" "$SSO" "$BENCH_SP_ID" "$BENCH_SP_ACS" --key "$T/sp.key" -n 1 --no-loa |

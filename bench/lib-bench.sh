@@ -86,7 +86,9 @@ bench_env_up() {
 	rm -rf "$T"; mkdir -p "$T"; chmod 0755 "$T"
 	T_LOG=$T/efosd.log
 	t_tls && t_probe_key || return 1
-	# the SP: its own RSA-2048 key (signs the AuthnRequests, receives the encrypted assertions)
+	# the SP: its own RSA-2048 key (signs the AuthnRequests, receives the encrypted assertions).
+	# WantAssertionsSigned="false": the load shape of issue 6 is the Response signed and the
+	# assertion encrypted, one RSA signature per login (the SimpleSAMLphp peer does the same)
 	BENCH_SP_ID=https://sp.bench.example.se/sp
 	BENCH_SP_ACS=https://sp.bench.example.se/acs
 	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/sp.key" -out "$T/sp.crt" -days 30 \
@@ -96,7 +98,7 @@ bench_env_up() {
 	cat >"$T/sp-base.xml" <<-XML
 	<?xml version="1.0" encoding="UTF-8"?>
 	<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="$BENCH_SP_ID">
-	<md:SPSSODescriptor AuthnRequestsSigned="true" WantAssertionsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+	<md:SPSSODescriptor AuthnRequestsSigned="true" WantAssertionsSigned="false" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
 	<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>$b64</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
 	<md:KeyDescriptor use="encryption"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>$b64</ds:X509Certificate></ds:X509Data></ds:KeyInfo>
 	<md:EncryptionMethod Algorithm="http://www.w3.org/2009/xmlenc11#aes256-gcm"/>

@@ -876,67 +876,86 @@ static void set_str(char **dst, PGresult *res, int row, int col)
 	*dst = PQgetisnull(res, row, col) ? NULL : strdup(PQgetvalue(res, row, col));
 }
 
-/* The holder's active affiliations (and the card's own, whatever its state, to check it). */
-static int load_affiliations(PGconn *c, struct certs_validation *r, bool *card_aff_ok,
+/* Columns of the affiliation part of efos_status's query (and of the query below): a.id,
+ * a.local_id, a.title, a.status, o.orgnr, o.name, o.status. */
+#define AFF_SQL_COLS "a.id, a.local_id, a.title, a.status, o.orgnr, o.name, o.status"
+#define AFF_COL0 15   /* where they start in efos_status's rows */
+
+/* The holder's active affiliations (and the card's own, whatever its state, to check it):
+ * from the rows efos_status read with the certificate's status (one round trip for both:
+ * every SSO reuse checks the card again), or, without them, with a query of their own.
+ * Rows whose a.id is NULL (a holder without affiliations) are skipped. */
+static int load_affiliations(PGconn *c, PGresult *with_status, struct certs_validation *r, bool *card_aff_ok,
 			     char *card_aff_why, size_t whylen, efos_err *e)
 {
-	char pid[24], aid[24];
-	snprintf(pid, sizeof pid, "%ld", r->person.id);
-	snprintf(aid, sizeof aid, "%ld", r->has_card ? r->card.affiliation_id : 0L);
-	const char *params[] = { pid, aid };
-	PGresult *res = db_exec(c,
-		"SELECT a.id, a.local_id, a.title, a.status, o.orgnr, o.name, o.status "
-		"FROM affiliations a JOIN organisations o ON o.id = a.org_id "
-		"WHERE a.person_id = $1 AND (a.status = 'active' OR a.id = $2) ORDER BY a.id",
-		2, params, e);
-	if (res == NULL)
-		return -1;
+	int o = 0;
+	PGresult *res = with_status;
+	if (res != NULL) {
+		o = AFF_COL0;
+	} else {
+		char pid[24], aid[24];
+		snprintf(pid, sizeof pid, "%ld", r->person.id);
+		snprintf(aid, sizeof aid, "%ld", r->has_card ? r->card.affiliation_id : 0L);
+		const char *params[] = { pid, aid };
+		res = db_exec(c,
+			"SELECT " AFF_SQL_COLS " "
+			"FROM affiliations a JOIN organisations o ON o.id = a.org_id "
+			"WHERE a.person_id = $1 AND (a.status = 'active' OR a.id = $2) ORDER BY a.id",
+			2, params, e);
+		if (res == NULL)
+			return -1;
+	}
+	int rc = 0;
 	int n = PQntuples(res);
 	*card_aff_ok = !r->has_card;
 	r->affiliations = calloc((size_t)n + 1, sizeof *r->affiliations);
 	if (r->affiliations == NULL) {
-		PQclear(res);
-		return efos_fail(e, EFOS_E_INTERNAL, "out of memory");
+		rc = efos_fail(e, EFOS_E_INTERNAL, "out of memory");
+		goto out;
 	}
 	for (int i = 0; i < n; i++) {
-		long id = atol(PQgetvalue(res, i, 0));
-		bool active = strcmp(PQgetvalue(res, i, 3), "active") == 0;
-		bool org_active = strcmp(PQgetvalue(res, i, 6), "active") == 0;
+		if (PQgetisnull(res, i, o))
+			continue;
+		long id = atol(PQgetvalue(res, i, o));
+		bool active = strcmp(PQgetvalue(res, i, o + 3), "active") == 0;
+		bool org_active = strcmp(PQgetvalue(res, i, o + 6), "active") == 0;
 		if (r->has_card && id == r->card.affiliation_id) {
 			*card_aff_ok = active && org_active;
 			if (!active)
 				snprintf(card_aff_why, whylen, "the affiliation the card was issued for (%s@%s) has ended",
-					 PQgetvalue(res, i, 1), PQgetvalue(res, i, 4));
+					 PQgetvalue(res, i, o + 1), PQgetvalue(res, i, o + 4));
 			else if (!org_active)
 				snprintf(card_aff_why, whylen, "the organisation %s (%s) is suspended",
-					 PQgetvalue(res, i, 5), PQgetvalue(res, i, 4));
+					 PQgetvalue(res, i, o + 5), PQgetvalue(res, i, o + 4));
 		}
 		if (!active || !org_active)
 			continue;
 		struct certs_val_affiliation *a = &r->affiliations[r->n_affiliations++];
 		a->id = id;
-		set_str(&a->local_id, res, i, 1);
-		set_str(&a->title, res, i, 2);
-		set_str(&a->orgnr, res, i, 4);
-		set_str(&a->org_name, res, i, 5);
+		set_str(&a->local_id, res, i, o + 1);
+		set_str(&a->title, res, i, o + 2);
+		set_str(&a->orgnr, res, i, o + 4);
+		set_str(&a->org_name, res, i, o + 5);
 		a->of_card = r->has_card && id == r->card.affiliation_id;
 		if (a->local_id != NULL && a->orgnr != NULL &&
 		    asprintf(&a->org_affiliation, "%s@%s", a->local_id, a->orgnr) < 0)
 			a->org_affiliation = NULL;
 		if (a->local_id == NULL || a->orgnr == NULL || a->org_name == NULL || a->org_affiliation == NULL) {
-			PQclear(res);
-			return efos_fail(e, EFOS_E_INTERNAL, "out of memory");
+			rc = efos_fail(e, EFOS_E_INTERNAL, "out of memory");
+			goto out;
 		}
 	}
-	PQclear(res);
-	return 0;
+out:
+	if (res != with_status)
+		PQclear(res);
+	return rc;
 }
 
 /* A certificate issued by EFOS CA ca: its record, its card, its holder. Returns 1 with the
  * verdict set when it must be refused, 0 when it may be used, -1 when the database could not
  * answer. */
 static int efos_status(const struct certs_validate_params *p, struct certs_validation *r, X509 *x,
-		       int depth, const struct certs_val_ca *ca, time_t at, efos_err *e)
+		       int depth, const struct certs_val_ca *ca, time_t at, PGresult **aff_rows, efos_err *e)
 {
 	unsigned char md[32];
 	unsigned int mdlen = 0;
@@ -950,19 +969,22 @@ static int efos_status(const struct certs_validate_params *p, struct certs_valid
 	subject_str(x, subj, sizeof subj);
 	const char *params[] = { hex, caid };
 	/* One round trip: the certificate, its card, its holder (the certificate's person, else
-	 * the card's). */
+	 * the card's) and the holder's affiliations (load_affiliations: one row each, the
+	 * certificate's columns repeated; one row with NULLs when there is none). */
 	PGresult *res = db_exec(p->db,
 		"SELECT c.status, c.revocation_reason, floor(extract(epoch FROM c.revoked_at))::bigint, "
 		"       c.profile, c.card_id, k.status, k.token_serial, k.affiliation_id, "
 		"       p.id, p.pnr, p.is_coordination_number, p.given_name, p.surname, "
-		"       p.display_name, p.status "
+		"       p.display_name, p.status, " AFF_SQL_COLS " "
 		"FROM certificates c LEFT JOIN cards k ON k.id = c.card_id "
 		"     LEFT JOIN persons p ON p.id = coalesce(c.person_id, k.person_id) "
-		"WHERE c.cert_sha256 = decode($1, 'hex') AND c.ca_id = $2",
+		"     LEFT JOIN (affiliations a JOIN organisations o ON o.id = a.org_id) "
+		"            ON a.person_id = p.id AND (a.status = 'active' OR a.id = k.affiliation_id) "
+		"WHERE c.cert_sha256 = decode($1, 'hex') AND c.ca_id = $2 ORDER BY a.id",
 		2, params, e);
 	if (res == NULL)
 		return -1;
-	if (PQntuples(res) != 1) {
+	if (PQntuples(res) < 1) {   /* cert_sha256 is UNIQUE: the rows are of one certificate */
 		PQclear(res);
 		verdict(r, CERTS_VAL_INVALID, CERTS_VR_UNKNOWN_CERTIFICATE, depth,
 			"certificate %s (serial %s) is signed by the EFOS CA '%s' but the CA has no record "
@@ -996,7 +1018,10 @@ static int efos_status(const struct certs_validate_params *p, struct certs_valid
 			set_str(&r->person.status, res, 0, 14);
 		}
 	}
-	PQclear(res);
+	if (depth == 0 && aff_rows != NULL && *aff_rows == NULL)
+		*aff_rows = res;   /* load_affiliations reads them if the certificate may be used */
+	else
+		PQclear(res);
 	if ((r->has_card && r->card.status == NULL) ||
 	    (r->has_person && (r->person.pnr == NULL || r->person.status == NULL)))
 		return efos_fail(e, EFOS_E_INTERNAL, "out of memory");
@@ -1054,6 +1079,7 @@ int certs_validate_chain(const struct certs_validate_params *p, X509 *leaf,
 	STACK_OF(X509) *all = NULL;
 	bool *validated = NULL;
 	char **vpol = NULL;
+	PGresult *aff_rows = NULL;   /* the holder's affiliations, read with the leaf's status */
 	struct vstate vs = { .purpose_depth = -1 };
 	time_t at = p->at != 0 ? p->at : time(NULL);
 	ASN1_OBJECT *ha = NULL;
@@ -1172,7 +1198,7 @@ int certs_validate_chain(const struct certs_validate_params *p, X509 *leaf,
 				rc = 0;
 				goto out;
 			}
-			int st = efos_status(p, r, x, i, ca, at, e);
+			int st = efos_status(p, r, x, i, ca, at, &aff_rows, e);
 			if (st < 0 && e->code == EFOS_E_UNAVAILABLE) {
 				verdict(r, CERTS_VAL_INDETERMINATE, CERTS_VR_REVOCATION_UNAVAILABLE, i,
 					"the status of the EFOS certificate cannot be checked: %s", e->msg);
@@ -1224,7 +1250,7 @@ int certs_validate_chain(const struct certs_validate_params *p, X509 *leaf,
 	if (r->has_person && p->db != NULL) {
 		bool card_aff_ok = true;
 		char why[256] = "";
-		if (load_affiliations(p->db, r, &card_aff_ok, why, sizeof why, e) != 0) {
+		if (load_affiliations(p->db, aff_rows, r, &card_aff_ok, why, sizeof why, e) != 0) {
 			if (e->code == EFOS_E_UNAVAILABLE) {
 				verdict(r, CERTS_VAL_INDETERMINATE, CERTS_VR_REVOCATION_UNAVAILABLE, 0,
 					"the card's holder cannot be looked up: %s", e->msg);
@@ -1268,6 +1294,7 @@ oom:
 	efos_fail(e, EFOS_E_INTERNAL, "out of memory while validating a certificate");
 out:
 	ERR_clear_error();
+	PQclear(aff_rows);
 	free(vpol);
 	free(validated);
 	ASN1_OBJECT_free(ha);

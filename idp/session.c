@@ -1,9 +1,11 @@
 /* SSO sessions and remembered release approvals (idp/session.h). */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include "core/audit.h"
 #include "core/db.h"
 #include "idp/login_tx.h"
 #include "idp/session.h"
@@ -95,6 +97,49 @@ int idp_session_create(PGconn *c, const struct idp_subject *subj, bool hok, int 
 	return 0;
 }
 
+/* Parsed card certificates by the SHA-256 of their DER, shared by the threads: every SSO login
+ * reads its session's certificate, and parsing it (d2i_X509, which decodes the public key
+ * through OpenSSL 3's decoders) was ≈ 10 % of an SSO login's CPU (docs/performance.md). The
+ * key is the hash of the bytes just read, so a hit is the same certificate; a reused X509
+ * also keeps OpenSSL's cached extensions for the validation that follows. A slot is replaced
+ * on a collision; each holds one reference. */
+#define CARD_CACHE_SLOTS 64
+static struct {
+	unsigned char sha256[32];
+	X509 *x;
+} card_cache[CARD_CACHE_SLOTS];
+static pthread_mutex_t card_cache_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static X509 *card_cert_parse(const unsigned char *der, size_t len)
+{
+	unsigned char h[32];
+	if (EVP_Digest(der, len, h, NULL, EVP_sha256(), NULL) != 1)
+		return NULL;
+	size_t slot = ((size_t)h[0] << 8 | h[1]) % CARD_CACHE_SLOTS;
+	X509 *x = NULL;
+	pthread_mutex_lock(&card_cache_lock);
+	if (card_cache[slot].x != NULL && memcmp(card_cache[slot].sha256, h, 32) == 0 &&
+	    X509_up_ref(card_cache[slot].x) == 1)
+		x = card_cache[slot].x;
+	pthread_mutex_unlock(&card_cache_lock);
+	if (x != NULL)
+		return x;
+	const unsigned char *q = der;
+	x = d2i_X509(NULL, &q, (long)len);
+	if (x == NULL || q != der + len) {
+		X509_free(x);
+		return NULL;
+	}
+	pthread_mutex_lock(&card_cache_lock);
+	if (X509_up_ref(x) == 1) {
+		X509_free(card_cache[slot].x);
+		card_cache[slot].x = x;
+		memcpy(card_cache[slot].sha256, h, 32);
+	}
+	pthread_mutex_unlock(&card_cache_lock);
+	return x;
+}
+
 int idp_session_find(PGconn *c, const char *token, time_t now, struct idp_sso_session *out, efos_err *e)
 {
 	*out = (struct idp_sso_session){ 0 };
@@ -122,8 +167,7 @@ int idp_session_find(PGconn *c, const char *token, time_t now, struct idp_sso_se
 	size_t dlen = 0;
 	unsigned char *der = PQunescapeBytea((const unsigned char *)PQgetvalue(r, 0, 3), &dlen);
 	if (der != NULL) {
-		const unsigned char *q = der;
-		out->card_cert = d2i_X509(NULL, &q, (long)dlen);
+		out->card_cert = card_cert_parse(der, dlen);
 		PQfreemem(der);
 	}
 	snprintf(out->loa, sizeof out->loa, "%s", PQgetvalue(r, 0, 4));
@@ -158,6 +202,26 @@ int idp_session_delete(PGconn *c, long id, efos_err *e)
 int idp_session_touch(PGconn *c, long id, efos_err *e)
 {
 	return exec_id(c, "UPDATE idp_sso_sessions SET last_used_at = now() WHERE id = $1", id, e);
+}
+
+int idp_session_touch_audited(PGconn *c, long id, const struct audit_event *ev, efos_err *e)
+{
+	if (ev->node == NULL || ev->actor == NULL || ev->action == NULL || ev->outcome == NULL)
+		return efos_fail(e, EFOS_E_INTERNAL, "audit event needs node, actor, action and outcome");
+	char b[24];
+	snprintf(b, sizeof b, "%ld", id);
+	const char *p[] = { b, ev->node, ev->actor, ev->action, ev->object ? ev->object : "", ev->outcome,
+			    ev->details ? ev->details : "{}" };
+	/* a data-modifying CTE: the UPDATE and audit_append() (core/audit.c) commit together */
+	PGresult *r = db_exec(c,
+			      "WITH u AS (UPDATE idp_sso_sessions SET last_used_at = now() WHERE id = $1 RETURNING id) "
+			      "SELECT audit_append($2, $3, $4, $5, $6, $7) FROM u",
+			      7, p, e);
+	if (r == NULL)
+		return efos_wrap(e, "recording the use of SSO session %ld", id);
+	int n = PQntuples(r);
+	PQclear(r);
+	return n == 1 ? 0 : efos_fail(e, EFOS_E_NOTFOUND, "the SSO session ended while this login was answered");
 }
 
 int idp_session_purge(PGconn *c, long *deleted, efos_err *e)

@@ -20,6 +20,8 @@
 #include "core/err.h"
 #include "idp/types.h"
 
+struct audit_event;   /* core/audit.h */
+
 #define IDP_SESSION_COOKIE "efos_idp_sso"
 #define IDP_SSO_MAX_AGE_LIMIT_S 3600     /* federation rule: never more */
 
@@ -50,6 +52,11 @@ int idp_session_delete(PGconn *c, long id, efos_err *e);
 
 /* Marks a reuse (last_used_at; the expiry never moves). */
 int idp_session_touch(PGconn *c, long id, efos_err *e);
+
+/* The same with its audit event ev, in one statement (so one transaction and one round trip,
+ * and the audit chain's head is locked for that statement only). EFOS_E_NOTFOUND when the
+ * session no longer exists (ended meanwhile): then nothing is written. */
+int idp_session_touch_audited(PGconn *c, long id, const struct audit_event *ev, efos_err *e);
 
 /* Deletes expired sessions. */
 int idp_session_purge(PGconn *c, long *deleted, efos_err *e);

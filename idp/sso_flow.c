@@ -2,6 +2,7 @@
  *
  *   SSO endpoint ── intake ──┬─ untrusted ─────────────► error page (400), no SAML response
  *                            ├─ answerable error ──────► error page, OK posts the error Response
+ *                            ├─ SSO session reusable, notice remembered ─► the Response at once
  *                            └─ ok ─► login transaction ─┬─ SSO session reusable ─► /idp/login/next
  *                                                       ├─ IsPassive ────────────► NoPassive Response
  *                                                       └─ else ─► mTLS /idp/login/card
@@ -200,10 +201,13 @@ static void maybe_purge(PGconn *c)
 		log_debug("purged %ld expired logins and %ld expired SSO sessions", a, b);
 }
 
-static void audit_login(PGconn *c, const char *action, const char *outcome, const struct idp_authn_request *r,
-			const struct idp_subject *s, const char *extra_kv, efos_err *e_out)
+/* The audit event of a login step. With touch_session > 0 it is written together with that
+ * SSO session's last use, in one statement (idp_session_touch_audited); else appended in the
+ * caller's transaction. */
+static void audit_login_with(PGconn *c, const char *action, const char *outcome, const struct idp_authn_request *r,
+			     const struct idp_subject *s, const char *extra_kv, long touch_session, efos_err *e_out)
 {
-	char actor[64] = "anonymous", details[1400], iss[600], rid[300], extra[400];
+	char actor[64] = "anonymous", details[1800], iss[600], rid[300], extra[700];
 	if (s != NULL && s->person_id > 0)
 		snprintf(actor, sizeof actor, "person:%ld", s->person_id);
 	json_escape(iss, sizeof iss, r && r->issuer ? r->issuer : "");
@@ -221,8 +225,16 @@ static void audit_login(PGconn *c, const char *action, const char *outcome, cons
 		.details = details,
 	};
 	efos_err e = { 0 };
-	if (audit_append(c, &ev, e_out ? e_out : &e) != 0 && e_out == NULL)
+	int rc = touch_session > 0 ? idp_session_touch_audited(c, touch_session, &ev, e_out ? e_out : &e)
+				   : audit_append(c, &ev, e_out ? e_out : &e);
+	if (rc != 0 && e_out == NULL)
 		log_error("audit %s: %s", action, e.msg);
+}
+
+static void audit_login(PGconn *c, const char *action, const char *outcome, const struct idp_authn_request *r,
+			const struct idp_subject *s, const char *extra_kv, efos_err *e_out)
+{
+	audit_login_with(c, action, outcome, r, s, extra_kv, 0, e_out);
 }
 
 /* A failure audit in its own transaction (nothing else changes). */
@@ -459,77 +471,90 @@ fail:
 				 e.msg, NULL);
 }
 
-/* Tries the SSO session of the cookie; true when it answered (redirect to next). */
-static bool try_sso(struct http_request *req, struct http_response *resp, PGconn *c, const char *lang,
-		    struct idp_login_tx *tx, X509 *hok_cert, time_t now)
+static bool sso_answer_at_once(struct http_response *resp, PGconn *c, const char *lang,
+			       const struct idp_authn_request *r, const struct idp_sso_session *s,
+			       const struct idp_subject *subj);
+
+/* The SSO session of the cookie, when it may answer r: the session in *s and the subject it
+ * stands for in *subj (the card checked again: a card revoked or suspended since, a holder
+ * suspended or an ended affiliation ends the session). false when there is none to reuse; *s
+ * and *subj are then empty. Free both with idp_sso_session_free / idp_subject_free. */
+static bool sso_subject(struct http_request *req, PGconn *c, const struct idp_authn_request *r, X509 *hok_cert,
+			time_t now, struct idp_sso_session *s, struct idp_subject *subj)
 {
 	char token[80];
+	*s = (struct idp_sso_session){ 0 };
+	*subj = (struct idp_subject){ 0 };
 	if (idp_sso_g.sso_max_age_s <= 0 || !cookie_get(req, IDP_SESSION_COOKIE, token, sizeof token))
 		return false;
-	struct idp_sso_session s;
 	efos_err e = { 0 };
-	int rc = idp_session_find(c, token, now, &s, &e);
+	int rc = idp_session_find(c, token, now, s, &e);
 	if (rc != 0) {
 		if (rc < 0)
 			log_warn("SSO session lookup: %s", e.msg);
+		*s = (struct idp_sso_session){ 0 };
 		return false;
 	}
 	const char *why = NULL;
-	if (!idp_session_reusable(&s, &tx->req, hok_cert, now, idp_sso_g.sso_max_age_s, &why)) {
-		log_info("SSO session %ld not reused for %s: %s", s.id, tx->req.issuer, why);
-		idp_sso_session_free(&s);
+	if (!idp_session_reusable(s, r, hok_cert, now, idp_sso_g.sso_max_age_s, &why)) {
+		log_info("SSO session %ld not reused for %s: %s", s->id, r->issuer, why);
+		idp_sso_session_free(s);
+		*s = (struct idp_sso_session){ 0 };
 		return false;
 	}
-	/* The card is checked again: a card revoked or suspended since ends the session. */
 	STACK_OF(X509) *chain = sk_X509_new_null();
 	struct certs_validation v;
 	bool ok = false;
-	struct idp_subject subj = { 0 };
-	if (chain != NULL && sk_X509_push(chain, s.card_cert)) {
+	if (chain != NULL && sk_X509_push(chain, s->card_cert)) {
 		rc = certs_card_login(idp_sso_g.ctx, chain, &v, &e);
-		if (rc == 0 && v.outcome == CERTS_VAL_VALID && v.person.id == s.person_id &&
-		    policy_loa_contains(&v.loa, s.loa) &&
-		    subject_from_validation(&v, s.card_cert, s.loa, s.authn_instant, client_addr(req), &subj) == 0)
+		if (rc == 0 && v.outcome == CERTS_VAL_VALID && v.person.id == s->person_id &&
+		    policy_loa_contains(&v.loa, s->loa) &&
+		    subject_from_validation(&v, s->card_cert, s->loa, s->authn_instant, client_addr(req), subj) == 0)
 			ok = true;
 		else if (rc == 0 && v.outcome == CERTS_VAL_INVALID) {
-			log_info("SSO session %ld ended: the card is no longer valid (%s)", s.id,
+			log_info("SSO session %ld ended: the card is no longer valid (%s)", s->id,
 				 certs_val_reason_code(v.reason));
-			(void)idp_session_delete(c, s.id, &e);
+			(void)idp_session_delete(c, s->id, &e);
 		}
 		certs_validation_free(&v);
 	}
 	sk_X509_free(chain);
 	bool checked;
-	if (ok && !principal_matches(&tx->req, &subj, &checked)) {
-		log_info("SSO session %ld not reused: PrincipalSelection names someone else", s.id);
+	if (ok && !principal_matches(r, subj, &checked)) {
+		log_info("SSO session %ld not reused: PrincipalSelection names someone else", s->id);
 		ok = false;
 	}
 	if (!ok) {
-		idp_subject_free(&subj);
-		idp_sso_session_free(&s);
-		return false;
+		idp_subject_free(subj);
+		idp_sso_session_free(s);
+		*subj = (struct idp_subject){ 0 };
+		*s = (struct idp_sso_session){ 0 };
 	}
+	return ok;
+}
+
+/* The SSO login on its way through /idp/login/next (a page to show there): the subject on the
+ * login transaction, the session's last use and idp.login in one DB transaction, then 303.
+ * true when it answered. */
+static bool sso_via_next(struct http_request *req, struct http_response *resp, PGconn *c, const char *lang,
+			 struct idp_login_tx *tx, const struct idp_sso_session *s, const struct idp_subject *subj)
+{
+	efos_err e = { 0 };
 	char kv[200];
-	snprintf(kv, sizeof kv, "\"sso\":true,\"session\":%ld,\"authn_instant\":%lld", s.id, (long long)s.authn_instant);
-	if (db_begin(c, &e) != 0 || idp_login_tx_set_subject(c, tx->id, &subj, true, &e) != 0 ||
-	    idp_session_touch(c, s.id, &e) != 0) {
+	snprintf(kv, sizeof kv, "\"sso\":true,\"session\":%ld,\"authn_instant\":%lld", s->id, (long long)s->authn_instant);
+	if (db_begin(c, &e) != 0 || idp_login_tx_set_subject(c, tx->id, subj, true, &e) != 0 ||
+	    idp_session_touch(c, s->id, &e) != 0) {
 		db_rollback(c);
 		log_error("SSO reuse: %s", e.msg);
-		idp_subject_free(&subj);
-		idp_sso_session_free(&s);
 		return false;
 	}
-	audit_login(c, "idp.login", "success", &tx->req, &subj, kv, &e);
+	audit_login(c, "idp.login", "success", &tx->req, subj, kv, &e);
 	if (e.code != EFOS_E_NONE || db_commit(c, &e) != 0) {
 		db_rollback(c);
 		log_error("SSO reuse: %s", e.msg);
-		idp_subject_free(&subj);
-		idp_sso_session_free(&s);
 		return false;
 	}
-	log_info("SSO session %ld reused for %s (person %ld)", s.id, tx->req.issuer, s.person_id);
-	idp_subject_free(&subj);
-	idp_sso_session_free(&s);
+	log_info("SSO session %ld reused for %s (person %ld)", s->id, tx->req.issuer, s->person_id);
 	redirect(resp, req->on_mtls_listener ? idp_sso_g.mtls_public_url : idp_sso_g.public_url, "/idp/login/next",
 		 tx->id, lang);
 	return true;
@@ -554,6 +579,8 @@ static void sso_entry(struct http_request *req, struct http_response *resp, enum
 	struct idp_authn_request ar = { 0 };
 	struct idp_status st = { 0 };
 	struct idp_login_tx tx = { 0 };
+	struct idp_sso_session sess = { 0 };
+	struct idp_subject subj = { 0 };
 	efos_err e = { 0 };
 	PGconn *c = NULL;
 	char endpoint[1024];
@@ -591,6 +618,11 @@ static void sso_entry(struct http_request *req, struct http_response *resp, enum
 	if ((c = db_get(resp, lang)) == NULL)
 		goto out;
 	maybe_purge(c);
+	STACK_OF(X509) *chain = hok ? req->client_chain_presented : NULL;
+	X509 *hok_cert = chain != NULL && sk_X509_num(chain) > 0 ? sk_X509_value(chain, 0) : NULL;
+	bool sso = sso_subject(req, c, &ar, hok_cert, now, &sess, &subj);
+	if (sso && sso_answer_at_once(resp, c, lang, &ar, &sess, &subj))
+		goto out;
 	if (idp_login_tx_create(c, &ar, idp_sso_g.tx_lifetime_s, now, &tx, &e) != 0) {
 		page_error_plain(resp, efos_err_http_status(e.code), lang, "The login could not be started. Try again.",
 				 e.msg, NULL);
@@ -599,16 +631,14 @@ static void sso_entry(struct http_request *req, struct http_response *resp, enum
 	/* the transaction as the later steps see it: the request, then the subject */
 	tx.req = ar;
 	ar = (struct idp_authn_request){ 0 };
-	STACK_OF(X509) *chain = hok ? req->client_chain_presented : NULL;
-	X509 *hok_cert = chain != NULL && sk_X509_num(chain) > 0 ? sk_X509_value(chain, 0) : NULL;
-	if (try_sso(req, resp, c, lang, &tx, hok_cert, now))
+	if (sso && sso_via_next(req, resp, c, lang, &tx, &sess, &subj))
 		goto out;
 	if (hok) {
 		/* The card was presented in this TLS handshake: it is the login. */
-		struct idp_subject subj = { 0 };
-		if (card_login(req, resp, c, lang, &tx.req, chain, &subj, now) == 0)
-			after_card(req, resp, c, lang, &tx, &subj);
-		idp_subject_free(&subj);
+		struct idp_subject card_subj = { 0 };
+		if (card_login(req, resp, c, lang, &tx.req, chain, &card_subj, now) == 0)
+			after_card(req, resp, c, lang, &tx, &card_subj);
+		idp_subject_free(&card_subj);
 		goto out;
 	}
 	if (tx.req.is_passive) {
@@ -620,6 +650,8 @@ static void sso_entry(struct http_request *req, struct http_response *resp, enum
 	redirect(resp, idp_sso_g.mtls_public_url, "/idp/login/card", tx.id, lang);
 out:
 	db_put(c);
+	idp_subject_free(&subj);
+	idp_sso_session_free(&sess);
 	idp_login_tx_free(&tx);
 	idp_authn_request_free(&ar);
 	idp_md_release(snap);
@@ -757,40 +789,91 @@ static char *attributes_html(const struct policy_release *rel, const char *lang)
 	return out;
 }
 
-/* Builds the successful Response, ends the transaction (with the audit event) and sends the
- * auto-POST page. */
-static void finish_success(struct http_response *resp, PGconn *c, const char *lang, struct idp_login_tx *tx,
-			   const struct idp_response_keys *k, const struct policy_release *rel)
+/* Builds the successful Response, ends the login with idp.assertion in one DB transaction and
+ * sends the auto-POST page. The login ends with its transaction (tx_id), or, for an SSO login
+ * answered at once (tx_id NULL, sess the session), with the session's last use: the one
+ * change of such a login, audited with what idp.login would have said (session, instant), in
+ * one statement. */
+static void finish_success(struct http_response *resp, PGconn *c, const char *lang, const struct idp_authn_request *r,
+			   const struct idp_subject *subj, const char *tx_id, bool sso, bool sign_shown,
+			   const struct idp_sso_session *sess, const struct idp_response_keys *k,
+			   const struct policy_release *rel)
 {
 	struct idp_response_out out = { 0 };
 	efos_err e = { 0 };
-	struct idp_response_opts o = { .sign_message_shown = tx->req.has_sign_message && tx->sign_accepted };
-	if (idp_response_build(k, &tx->req, &tx->subj, rel, &o, &out, &e) != 0) {
-		log_error("building the Response for %s: %s", tx->req.issuer, e.msg);
+	struct idp_response_opts o = { .sign_message_shown = sign_shown };
+	if (idp_response_build(k, r, subj, rel, &o, &out, &e) != 0) {
+		log_error("building the Response for %s: %s", r->issuer, e.msg);
 		page_error_plain(resp, efos_err_http_status(e.code), lang, "The answer to the service could not be made.",
-				 e.msg, sp_name(tx->req.sp, tx->req.issuer, lang));
+				 e.msg, sp_name(r->sp, r->issuer, lang));
 		return;
 	}
-	char kv[400];
+	char kv[600], sk[120] = "";
+	if (sess != NULL)
+		snprintf(sk, sizeof sk, ",\"session\":%ld,\"authn_instant\":%lld,\"direct\":true", sess->id,
+			 (long long)sess->authn_instant);
 	snprintf(kv, sizeof kv, "\"response_id\":\"%s\",\"assertion_id\":\"%s\",\"sso\":%s,\"sign_message\":%s,"
-		 "\"release_set\":\"%s\"", out.response_id, out.assertion_id, tx->sso ? "true" : "false",
-		 o.sign_message_shown ? "true" : "false", rel->set_id);
-	if (db_begin(c, &e) != 0 || idp_login_tx_finish(c, tx->id, &e) != 0) {
+		 "\"release_set\":\"%s\"%s", out.response_id, out.assertion_id, sso ? "true" : "false",
+		 o.sign_message_shown ? "true" : "false", rel->set_id, sk);
+	if (sess != NULL) {
+		/* the session's use and the event: one statement, so one transaction */
+		audit_login_with(c, "idp.assertion", "success", r, subj, kv, sess->id, &e);
+		if (e.code != EFOS_E_NONE) {
+			page_error_plain(resp, e.code == EFOS_E_NOTFOUND ? 400 : 503, lang, "The login could not be finished.",
+					 e.msg, NULL);
+			idp_response_out_free(&out);
+			return;
+		}
+	} else if (db_begin(c, &e) != 0 || idp_login_tx_finish(c, tx_id, &e) != 0) {
 		db_rollback(c);
 		page_error_plain(resp, 400, lang, e.code == EFOS_E_NOTFOUND ? e.msg : "The login could not be finished.",
 				 NULL, NULL);
 		idp_response_out_free(&out);
 		return;
+	} else {
+		audit_login(c, "idp.assertion", "success", r, subj, kv, &e);
+		if (e.code != EFOS_E_NONE || db_commit(c, &e) != 0) {
+			db_rollback(c);
+			page_error_plain(resp, 503, lang, "The login could not be finished.", e.msg, NULL);
+			idp_response_out_free(&out);
+			return;
+		}
 	}
-	audit_login(c, "idp.assertion", "success", &tx->req, &tx->subj, kv, &e);
-	if (e.code != EFOS_E_NONE || db_commit(c, &e) != 0) {
-		db_rollback(c);
-		page_error_plain(resp, 503, lang, "The login could not be finished.", e.msg, NULL);
-		idp_response_out_free(&out);
-		return;
-	}
-	page_post(resp, lang, tx->req.acs_url, out.b64, tx->req.relay_state, sp_name(tx->req.sp, tx->req.issuer, lang));
+	if (sess != NULL)
+		log_info("SSO session %ld answered %s at once (person %ld)", sess->id, r->issuer, sess->person_id);
+	page_post(resp, lang, r->acs_url, out.b64, r->relay_state, sp_name(r->sp, r->issuer, lang));
 	idp_response_out_free(&out);
+}
+
+/* An SSO login with nothing to show (the notice remembered for this SP and this release; no
+ * sign message, not a signature service, not ForceAuthn: idp_session_reusable refuses those)
+ * is answered on the request that brought the AuthnRequest: no login transaction, no second
+ * HTTP request. false when a page must be shown (or the release refused): the caller takes
+ * the way through /idp/login/next, which shows it. */
+static bool sso_answer_at_once(struct http_response *resp, PGconn *c, const char *lang,
+			       const struct idp_authn_request *r, const struct idp_sso_session *s,
+			       const struct idp_subject *subj)
+{
+	if (r->force_authn || r->is_sigservice || r->has_sign_message)
+		return false;
+	struct scopes sc;
+	struct idp_response_keys k;
+	struct policy_release rel = { 0 };
+	efos_err e = { 0 };
+	bool remembered = false, answered = false;
+	if (scopes_load(c, &sc, &e) != 0) {
+		log_warn("SSO answer at once: %s", e.msg);
+		return false;
+	}
+	keys_with_scopes(&k, &sc);
+	if (idp_release_for_login(&k, r, subj, &rel, &e) == 0 &&
+	    idp_consent_is_remembered(c, subj->person_id, r->issuer, rel.set_id, &remembered, &e) == 0 && remembered) {
+		finish_success(resp, c, lang, r, subj, NULL, true, false, s, &k, &rel);
+		answered = true;
+	}
+	policy_release_free(&rel);
+	scopes_free(&sc);
+	return answered;
 }
 
 /* The next page of an authenticated login (see the top of this file). */
@@ -876,7 +959,8 @@ static void next_step(struct http_request *req, struct http_response *resp, PGco
 		goto out;
 	}
 	/* 4. the Response */
-	finish_success(resp, c, lang, tx, &k, &rel);
+	finish_success(resp, c, lang, &tx->req, &tx->subj, tx->id, tx->sso, tx->req.has_sign_message && tx->sign_accepted,
+		       NULL, &k, &rel);
 out:
 	policy_release_free(&rel);
 	scopes_free(&sc);

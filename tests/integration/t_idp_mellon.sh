@@ -119,8 +119,17 @@ expect_match "SSO: mellon shows the page" "$(cat "$B_BODY")" "personalIdentityNu
 
 # ---- 4. the notice remembered for this SP ---------------------------------------------------------------------
 sed -i '/mellon-cookie/d' "$B_JAR"
+N_AUDIT0=$(psql_super "SELECT max(id) FROM audit_log")
+N_TX0=$(psql_super "SELECT count(*) FROM idp_login_tx")
 b_walk "$SP_URL/secret/env.cgi"
 expect_eq "remembered notice: the auto-POST page comes at once" "$(b_form_action)" "$SP_URL/mellon/postResponse"
+if ! b_hops_match "/idp/login/" && b_hops_match "^$T_URL/idp/sso/redirect"; then
+	ok "... as the answer to /idp/sso/redirect itself (no login transaction, no /idp/login/next)"
+else fail "SSO answered at once" "hops: ${B_HOPS[*]}"; fi
+expect_eq "... audited as one idp.assertion event with the session (sso, direct)" \
+	"$(psql_super "SELECT string_agg(action || ' ' || outcome || ' ' || (details->>'sso') || ' ' || (details->>'direct') || ' ' || (details ? 'session')::text, ',') FROM audit_log WHERE id > $N_AUDIT0")" \
+	"idp.assertion success true true true"
+expect_eq "... and no login transaction left behind" "$(psql_super "SELECT count(*) FROM idp_login_tx")" "$N_TX0"
 b_submit_saml
 expect_match "... and mellon shows the page" "$(cat "$B_BODY")" "personalIdentityNumber=$CREDS_DEMO_PNR"
 # IsPassive with a session and the notice remembered: answered at once, without any page
