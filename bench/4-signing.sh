@@ -64,9 +64,14 @@ fi
 # ---- XAdES-B, 4 KB XML -------------------------------------------------------------------------------------
 python3 - "$W/doc.xml" <<'PY'
 import sys
-items = "".join('<Item n="%d">Ärende %d: beslut om bidrag enligt förordning (2024:%d).</Item>' % (i, i, i) for i in range(60))
-doc = '<?xml version="1.0" encoding="UTF-8"?><Beslut xmlns="urn:example:beslut">%s</Beslut>' % items
-open(sys.argv[1], "w").write(doc[:4096 - 9] + "</Beslut>" if len(doc) > 4096 else doc)
+head, tail = '<?xml version="1.0" encoding="UTF-8"?><Beslut xmlns="urn:example:beslut">', '</Beslut>'
+items, i = [], 0
+while True:   # whole Item elements up to 4 KB (UTF-8)
+    item = '<Item n="%d">Ärende %d: beslut om bidrag enligt förordning (2024:%d).</Item>' % (i, i, i)
+    if len((head + "".join(items) + item + tail).encode()) > 4096:
+        break
+    items.append(item); i += 1
+open(sys.argv[1], "w").write(head + "".join(items) + tail)
 PY
 printf '{"format":"xades","packaging":"enveloped","document":"%s","digest_algorithm":"sha256","key":"rsa"}' \
 	"$(base64 -w0 "$W/doc.xml")" >"$W/xades.json"
