@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include "certs/crl.h"
 #include "certs/issue.h"
 #include "certs/profile.h"
@@ -225,6 +226,25 @@ size_t certs_ca_count(const struct certs_service *s)
 const struct certs_ca *certs_ca_at(const struct certs_service *s, size_t i)
 {
 	return s == NULL || i >= s->n ? NULL : &s->cas[i];
+}
+
+int certs_ca_chain(const struct certs_service *s, const struct certs_ca *ca, STACK_OF(X509) *out)
+{
+	const struct certs_ca *cur = ca;
+	for (int depth = 0; cur != NULL && depth < 8; depth++) {
+		if (!sk_X509_push(out, cur->cert))
+			return -1;
+		if (X509_check_issued(cur->cert, cur->cert) == X509_V_OK)
+			break;
+		const struct certs_ca *next = NULL;
+		for (size_t i = 0; i < certs_ca_count(s); i++) {
+			const struct certs_ca *cand = certs_ca_at(s, i);
+			if (cand != cur && X509_check_issued(cand->cert, cur->cert) == X509_V_OK)
+				next = cand;
+		}
+		cur = next;
+	}
+	return 0;
 }
 
 const struct cert_profiles *certs_profiles(const struct certs_service *s)

@@ -31,6 +31,9 @@ const struct certs_ca *certs_ca_by_id(const struct certs_service *s, long id);
 size_t certs_ca_count(const struct certs_service *s);
 const struct certs_ca *certs_ca_at(const struct certs_service *s, size_t i);
 const struct cert_profiles *certs_profiles(const struct certs_service *s);
+/* Pushes ca, its issuer, ... up to the self-signed root (by X509_check_issued among the loaded
+ * CAs; at most 8) onto out. The certificates are borrowed (owned by s). -1 when out of memory. */
+int certs_ca_chain(const struct certs_service *s, const struct certs_ca *ca, STACK_OF(X509) *out);
 /* The OCSP signer's certificate and key (profile ocsp-signer, issued by each CA or delegated). */
 int certs_ocsp_signer(const struct certs_service *s, const struct certs_ca *ca, X509 **cert,
 		      EVP_PKEY **key);

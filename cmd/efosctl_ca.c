@@ -107,24 +107,16 @@ static int close_out(FILE *fp, const char *path, efos_err *e)
 	return 0;
 }
 
-/* The chain above ca (ca's issuer, its issuer...), by issuer name among the loaded CAs. */
+/* ca, its issuer, ... the root, as PEM. */
 static int write_chain(FILE *fp, const struct certs_service *svc, const struct certs_ca *ca)
 {
-	const struct certs_ca *cur = ca;
-	for (int depth = 0; cur != NULL && depth < 8; depth++) {
-		if (!PEM_write_X509(fp, cur->cert))
-			return -1;
-		if (X509_check_issued(cur->cert, cur->cert) == X509_V_OK)
-			break;
-		const struct certs_ca *next = NULL;
-		for (size_t i = 0; i < certs_ca_count(svc); i++) {
-			const struct certs_ca *cand = certs_ca_at(svc, i);
-			if (cand != cur && X509_check_issued(cand->cert, cur->cert) == X509_V_OK)
-				next = cand;
-		}
-		cur = next;
-	}
-	return 0;
+	STACK_OF(X509) *sk = sk_X509_new_null();
+	int rc = sk != NULL && certs_ca_chain(svc, ca, sk) == 0 ? 0 : -1;
+	for (int i = 0; rc == 0 && i < sk_X509_num(sk); i++)
+		if (!PEM_write_X509(fp, sk_X509_value(sk, i)))
+			rc = -1;
+	sk_X509_free(sk);
+	return rc;
 }
 
 /* ---- ca init ---- */

@@ -54,6 +54,7 @@ struct fedsign {
 	char *sign_cert_b64;
 	struct certs_service *own_certs;     /* loaded here when the node has no ca role */
 	const struct certs_ca *sign_ca;
+	STACK_OF(X509) *ca_chain;          /* sign_ca ... root, borrowed from the CA service */
 	const struct cert_profile *profile;
 	struct fedsign_idps *idps;
 	struct fedsign_md *md;
@@ -533,6 +534,7 @@ static void handle_acs(struct http_request *req, struct http_response *resp)
 		.assertion_id = a->id,
 		.service_id = g->cfg->signer_entity_id,
 		.rsa_bits = g->rsa_bits,
+		.ca_chain = g->ca_chain,
 		.actor = r->requester,
 	};
 	if (signer_cert_issue(c, g->ctx->hsm, g->sign_ca, g->profile, &cr, &sc, &res, &e) != 0) {
@@ -695,6 +697,7 @@ static void fedsign_free(struct fedsign *f)
 		hsm_key_free(f->sign_key);
 	if (f->enc_key != NULL)
 		hsm_key_free(f->enc_key);
+	sk_X509_free(f->ca_chain);   /* the stack only: its certificates are the CA service's */
 	X509_free(f->sign_cert);
 	X509_free(f->enc_cert);
 	free(f->sign_cert_b64);
@@ -755,6 +758,11 @@ int signer_fedsign_service_start(struct efos_ctx *ctx, efos_err *e)
 		efos_fail(e, EFOS_E_CONFIG, "federated signing needs the certificate profile \"%s\" in ca.profiles_file "
 			  "and its issuing CA with its key in this node's HSM (%s)", SIGNER_PROFILE,
 			  f->profile == NULL ? "no such profile" : "the CA or its key is not available");
+		goto fail;
+	}
+	/* the chain every SignResponse carries, found once (not per signature) */
+	if ((f->ca_chain = sk_X509_new_null()) == NULL || certs_ca_chain(certs, f->sign_ca, f->ca_chain) != 0) {
+		efos_fail(e, EFOS_E_INTERNAL, "out of memory");
 		goto fail;
 	}
 

@@ -71,43 +71,25 @@ static int mapped_copy(const struct signer_map *m, struct signer_cert *out)
 	return 0;
 }
 
-/* The issuing CA's certificate and its ancestors from the `cas` table. */
-static int chain_load(PGconn *c, const struct certs_ca *ca, STACK_OF(X509) **out, efos_err *e)
+/* out->chain: the request's CA chain (up-ref'd), or the issuing CA alone. */
+static int chain_copy(const struct certs_ca *ca, STACK_OF(X509) *ca_chain, STACK_OF(X509) **out, efos_err *e)
 {
 	STACK_OF(X509) *sk = sk_X509_new_null();
-	X509 *dup = X509_dup(ca->cert);
-	*out = NULL;
-	if (sk == NULL || dup == NULL || !sk_X509_push(sk, dup)) {
-		X509_free(dup);
-		sk_X509_free(sk);
-		return efos_fail(e, EFOS_E_INTERNAL, "out of memory");
-	}
-	char id[24];
-	snprintf(id, sizeof id, "%ld", ca->id);
-	const char *params[] = { id };
-	PGresult *r = db_exec(c, "WITH RECURSIVE up(id, parent_id, cert_der, depth) AS ("
-			      " SELECT id, parent_id, cert_der, 0 FROM cas WHERE id = $1::bigint"
-			      " UNION ALL SELECT p.id, p.parent_id, p.cert_der, up.depth + 1 FROM cas p"
-			      " JOIN up ON p.id = up.parent_id WHERE up.depth < 8)"
-			      " SELECT cert_der FROM up WHERE depth > 0 ORDER BY depth", 1, params, e);
-	if (r == NULL) {
-		sk_X509_pop_free(sk, X509_free);
-		return -1;
-	}
-	for (int i = 0; i < PQntuples(r) && i < CHAIN_MAX; i++) {
-		size_t len = 0;
-		unsigned char *der = PQunescapeBytea((const unsigned char *)PQgetvalue(r, i, 0), &len);
-		const unsigned char *p = der;
-		X509 *x = der ? d2i_X509(NULL, &p, (long)len) : NULL;
-		PQfreemem(der);
-		if (x == NULL || !sk_X509_push(sk, x)) {
+	int n = ca_chain ? sk_X509_num(ca_chain) : 0;
+	for (int i = 0; sk != NULL && i < (n ? n : 1); i++) {
+		X509 *x = n ? sk_X509_value(ca_chain, i) : ca->cert;
+		if (!X509_up_ref(x))
+			break;
+		if (!sk_X509_push(sk, x)) {
 			X509_free(x);
-			PQclear(r);
-			sk_X509_pop_free(sk, X509_free);
-			return efos_fail(e, EFOS_E_INTERNAL, "a CA certificate in the database does not parse");
+			break;
 		}
 	}
-	PQclear(r);
+	if (sk == NULL || sk_X509_num(sk) != (n ? n : 1)) {
+		sk_X509_pop_free(sk, X509_free);
+		*out = NULL;
+		return efos_fail(e, EFOS_E_INTERNAL, "out of memory");
+	}
 	*out = sk;
 	return 0;
 }
@@ -195,7 +177,7 @@ int signer_cert_issue(PGconn *c, struct hsm *h, const struct certs_ca *sign_ca,
 			goto issue_failed;
 		own_tx = true;
 	}
-	if (certs_issue(c, sign_ca, &ir, &out->cert, e) < 0 || chain_load(c, sign_ca, &out->chain, e) < 0)
+	if (certs_issue(c, sign_ca, &ir, &out->cert, e) < 0 || chain_copy(sign_ca, r->ca_chain, &out->chain, e) < 0)
 		goto issue_failed;
 	if (own_tx) {
 		own_tx = false;

@@ -39,6 +39,9 @@ struct signer_cert_request {
 	const char *service_id;               /* our entityID (AuthContextInfo/@ServiceID) */
 	int rsa_bits;                         /* RSA key size for rsa-* algorithms; 0 = 2048 */
 	const char *actor;                    /* audit actor; NULL = "signer" */
+	STACK_OF(X509) *ca_chain;             /* the issuing CA, its issuer, ... the root (borrowed; built
+	                                       * once at start-up with certs_ca_chain); NULL: the issuing
+	                                       * CA's certificate only */
 };
 
 struct signer_cert {

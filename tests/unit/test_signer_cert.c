@@ -36,6 +36,7 @@ static struct cert_profiles *profiles;
 static PGconn *conn;
 
 static struct test_ca root, sign;
+static STACK_OF(X509) *ca_chain;   /* sign, root: what efosd builds once at start */
 static struct cert_profile signer_profile;
 
 static int group_setup(void **state)
@@ -69,11 +70,16 @@ static int setup(void **state)
 	test_ca_make(conn, h, profiles, &sign, "sign-ca", &root);
 	signer_profile = *cert_profile_get(profiles, "signer");
 	signer_profile.issuer = sign.name;
+	ca_chain = sk_X509_new_null();
+	if (ca_chain == NULL || !sk_X509_push(ca_chain, sign.ca.cert) || !sk_X509_push(ca_chain, root.ca.cert))
+		return -1;
 	return 0;
 }
 
 static int teardown(void **state)
 {
+	sk_X509_free(ca_chain);
+	ca_chain = NULL;
 	db_rollback(conn);
 	test_ca_free(&sign);
 	test_ca_free(&root);
@@ -101,7 +107,7 @@ static struct signer_cert_request make_req(const struct dss_sign_request *q, con
 					     .idp = "https://idp.efos.test/idp", .authn_instant = 1700000000,
 					     .loa = "http://id.elegnamnden.se/loa/1.0/loa4",
 					     .assertion_id = "_a1b2c3d4e5f6", .service_id = "https://sign.efos.test/sign",
-					     .actor = "test" };
+					     .actor = "test", .ca_chain = ca_chain };
 }
 
 static const char *name_entry(X509 *x, int nid, char *buf, size_t cap)
