@@ -18,6 +18,7 @@
 #include <jansson.h>
 #include <openssl/x509v3.h>
 #include "certs/ca_init.h"
+#include "hsm/uri.h"
 #include "certs/issue.h"
 #include "certs/profile.h"
 #include "certs/service.h"
@@ -35,36 +36,11 @@ struct made_keys {
 	size_t n;
 };
 
-/* RFC 7512 percent-encoding of an attribute value. */
-static void pct_encode(char *dst, size_t cap, const unsigned char *s, size_t n)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < n && o + 4 < cap; i++) {
-		unsigned char ch = s[i];
-		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
-		    ch == '.' || ch == '_' || ch == '~')
-			dst[o++] = (char)ch;
-		else
-			o += (size_t)snprintf(dst + o, cap - o, "%%%02X", ch);
-	}
-	dst[o] = '\0';
-}
-
 void certs_key_uri(char *dst, size_t cap, const char *token_uri, struct hsm_key *k)
 {
-	char label[256], id[200];
 	size_t idlen = 0;
-	const unsigned char *idb = hsm_key_id(k, &idlen);
-	const char *l = hsm_key_label(k);
-	pct_encode(label, sizeof label, (const unsigned char *)(l ? l : ""), l ? strlen(l) : 0);
-	size_t o = 0;
-	id[0] = '\0';
-	for (size_t i = 0; i < idlen && o + 4 < sizeof id; i++)
-		o += (size_t)snprintf(id + o, sizeof id - o, "%%%02X", idb[i]);
-	size_t tl = strcspn(token_uri, "?");
-	bool bare = tl > 0 && token_uri[tl - 1] == ':';   /* "pkcs11:" */
-	snprintf(dst, cap, "%.*s%sobject=%s%s%s;type=private", (int)tl, token_uri, bare ? "" : ";", label,
-		 o ? ";id=" : "", id);
+	const unsigned char *id = hsm_key_id(k, &idlen);
+	hsm_uri_private_key(dst, cap, token_uri, hsm_key_label(k), id, idlen);
 }
 
 static int keygen(struct hsm *h, const struct certs_ca_init_opts *o, const char *label, struct made_keys *mk,

@@ -33,6 +33,7 @@
 #include "core/log.h"
 #include "hsm/bridge.h"
 #include "hsm/hsm.h"
+#include "hsm/uri.h"
 #include "cmd/efosctl.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_AUDIT_BROKEN = 3 };
@@ -332,39 +333,6 @@ out:
 
 /* ---- hsm ---- */
 
-/* RFC 7512 percent-encoding of an attribute value: keep unreserved characters only. */
-static void pct_encode(char *dst, size_t cap, const unsigned char *s, size_t n)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < n && o + 4 < cap; i++) {
-		unsigned char ch = s[i];
-		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9')
-		    || ch == '-' || ch == '.' || ch == '_' || ch == '~')
-			dst[o++] = (char)ch;
-		else
-			o += (size_t)snprintf(dst + o, cap - o, "%%%02X", ch);
-	}
-	dst[o] = '\0';
-}
-
-/* token_uri;object=LABEL[;id=%..];type=private */
-static void key_uri(char *dst, size_t cap, const char *token_uri, const char *label,
-		    const unsigned char *id, size_t id_len)
-{
-	char l[256], idb[200] = "";
-	pct_encode(l, sizeof l, (const unsigned char *)label, strlen(label));
-	size_t o = 0;
-	for (size_t i = 0; i < id_len && o + 4 < sizeof idb; i++)
-		o += (size_t)snprintf(idb + o, sizeof idb - o, "%%%02X", id[i]);
-	size_t tl = strcspn(token_uri, "?");
-	snprintf(dst, cap, "%.*s%s;object=%s%s%s;type=private", (int)tl, token_uri,
-		 token_uri[tl - 1] == ':' ? "" : "", l, o ? ";id=" : "", idb);
-	/* "pkcs11:" followed directly by ";object=" is not valid: drop the leading ';'. */
-	char *p = strstr(dst, ":;");
-	if (p != NULL)
-		memmove(p + 1, p + 2, strlen(p + 2) + 1);
-}
-
 static int open_hsm(const char *module, const char *token, const char *pin_file, const char *pin_env,
 		    struct hsm **h, efos_err *e)
 {
@@ -423,7 +391,7 @@ static int cmd_hsm_keygen(int argc, char **argv)
 	if (connect_db(&cfg, false, &c, &e) < 0 || db_schema_check(c, cfg.db_migrations_dir, &e) < 0
 	    || open_hsm(cfg.hsm_module, cfg.hsm_token, cfg.hsm_pin_file, cfg.hsm_pin_env, &h, &e) < 0)
 		goto out;
-	key_uri(uri, sizeof uri, cfg.hsm_token, label, NULL, 0);
+	hsm_uri_private_key(uri, sizeof uri, cfg.hsm_token, label, NULL, 0);
 	if (hsm_key_find(h, uri, &k, &e) == 0 || e.code != EFOS_E_NOTFOUND) {
 		if (k != NULL)
 			efos_fail(&e, EFOS_E_CONFLICT, "a key labelled \"%s\" already exists in the token", label);
@@ -433,7 +401,7 @@ static int cmd_hsm_keygen(int argc, char **argv)
 		goto out;
 	size_t idlen;
 	const unsigned char *id = hsm_key_id(k, &idlen);
-	key_uri(uri, sizeof uri, cfg.hsm_token, label, id, idlen);
+	hsm_uri_private_key(uri, sizeof uri, cfg.hsm_token, label, id, idlen);
 	snprintf(details, sizeof details, "{\"type\": \"%s\"}", type);
 	if (audit_event(c, &cfg, "hsm.keygen", uri, "success", details, &e) < 0 || db_commit(c, &e) < 0) {
 		efos_err e2;
@@ -482,7 +450,7 @@ static int ensure_key(struct hsm *h, const char *token_uri, const char *label, s
 		      bool *made, char *uri, size_t urilen, efos_err *e)
 {
 	*made = false;
-	key_uri(uri, urilen, token_uri, label, NULL, 0);
+	hsm_uri_private_key(uri, urilen, token_uri, label, NULL, 0);
 	if (hsm_key_find(h, uri, k, e) == 0)
 		return 0;
 	if (e->code != EFOS_E_NOTFOUND)
@@ -699,7 +667,7 @@ static int cmd_init(int argc, char **argv)
 		goto out;
 	}
 	unlink(tmpconf);
-	pct_encode(label_enc, sizeof label_enc, (const unsigned char *)o.token_label, strlen(o.token_label));
+	hsm_uri_pct_encode(label_enc, sizeof label_enc, (const unsigned char *)o.token_label, strlen(o.token_label));
 	snprintf(token_uri, sizeof token_uri, "pkcs11:token=%s", label_enc);
 
 	/* 1. The token: it must exist; keys are made when missing. */

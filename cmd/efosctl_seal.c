@@ -24,7 +24,9 @@
 #include "certs/issue.h"
 #include "certs/profile.h"
 #include "certs/service.h"
+#include "certs/ca_init.h"
 #include "cmd/efosctl.h"
+#include "core/hex.h"
 #include "core/audit.h"
 #include "core/config.h"
 #include "core/db.h"
@@ -113,49 +115,7 @@ static bool valid_orgnr(const char *s)
 	return true;
 }
 
-static void hexs(const unsigned char *b, size_t n, char *out)
-{
-	for (size_t i = 0; i < n; i++)
-		sprintf(out + 2 * i, "%02x", b[i]);
-	out[2 * n] = '\0';
-}
-
 /* ---- seal key add ---- */
-
-/* token_uri;object=LABEL;id=%..;type=private (LABEL is [A-Za-z0-9._-]: no escaping needed). */
-static void key_uri(char *dst, size_t cap, const char *token_uri, const char *label, const unsigned char *id,
-		    size_t id_len)
-{
-	char idb[200] = "";
-	size_t o = 0;
-	for (size_t i = 0; i < id_len && o + 4 < sizeof idb; i++)
-		o += (size_t)snprintf(idb + o, sizeof idb - o, "%%%02X", id[i]);
-	size_t tl = strcspn(token_uri, "?");
-	snprintf(dst, cap, "%.*s;object=%s;id=%s;type=private", (int)tl, token_uri, label, idb);
-	char *p = strstr(dst, ":;");   /* "pkcs11:" + ";object=": drop the ';' */
-	if (p != NULL)
-		memmove(p + 1, p + 2, strlen(p + 2) + 1);
-}
-
-/* The chain above ca: ca, its issuer, ... the root (by X509_check_issued among the loaded CAs). */
-static int chain_of(const struct certs_service *svc, const struct certs_ca *ca, STACK_OF(X509) *out)
-{
-	const struct certs_ca *cur = ca;
-	for (int depth = 0; cur != NULL && depth < 8; depth++) {
-		if (!sk_X509_push(out, cur->cert))
-			return -1;
-		if (X509_check_issued(cur->cert, cur->cert) == X509_V_OK)
-			break;
-		const struct certs_ca *next = NULL;
-		for (size_t i = 0; i < certs_ca_count(svc); i++) {
-			const struct certs_ca *cand = certs_ca_at(svc, i);
-			if (cand != cur && X509_check_issued(cand->cert, cur->cert) == X509_V_OK)
-				next = cand;
-		}
-		cur = next;
-	}
-	return 0;
-}
 
 static int der_append(X509 *x, unsigned char **buf, size_t *len)
 {
@@ -179,7 +139,7 @@ static char *to_hex_param(const unsigned char *b, size_t n)
 {
 	char *s = malloc(2 * n + 1);
 	if (s != NULL)
-		hexs(b, n, s);
+		hex_encode(b, n, s);
 	return s;
 }
 
@@ -255,9 +215,7 @@ static int cmd_key_add(int argc, char **argv)
 	kp.label = label;
 	if (hsm_keygen(v.h, &kp, &k, &e) < 0)
 		goto out;
-	size_t idlen;
-	const unsigned char *id = hsm_key_id(k, &idlen);
-	key_uri(uri, sizeof uri, v.cfg.hsm_token, label, id, idlen);
+	certs_key_uri(uri, sizeof uri, v.cfg.hsm_token, k);
 	if (cn == NULL) {
 		snprintf(cnbuf, sizeof cnbuf, "%s %s", org_name, name);
 		cn = cnbuf;
@@ -268,7 +226,7 @@ static int cmd_key_add(int argc, char **argv)
 	};
 	if (db_begin(v.c, &e) < 0 || certs_issue(v.c, ca, &ir, &x, &e) < 0)
 		goto out;
-	if (chain_of(v.svc, ca, chain) < 0 || der_append(x, &cert_der, &cert_len) < 0) {
+	if (certs_ca_chain(v.svc, ca, chain) < 0 || der_append(x, &cert_der, &cert_len) < 0) {
 		efos_fail(&e, EFOS_E_INTERNAL, "out of memory");
 		goto out;
 	}
@@ -423,7 +381,7 @@ static int cmd_client_add(int argc, char **argv)
 		efos_fail(&e, EFOS_E_INTERNAL, "cannot read the certificate");
 		goto out;
 	}
-	hexs(sha, 32, shahex);
+	hex_encode(sha, 32, shahex);
 	if (org_lookup(&v, orgnr, org_id, sizeof org_id, org_name, sizeof org_name, &e) < 0)
 		goto out;
 	{

@@ -1,5 +1,6 @@
 /* RFC 7512 PKCS#11 URI parsing. See hsm/uri.h for what is accepted and why pin-value is not. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "core/hex.h"
@@ -179,4 +180,34 @@ bool hsm_uri_field_eq(const unsigned char *field, size_t field_len, const char *
 	while (n > 0 && (field[n - 1] == ' ' || field[n - 1] == '\0'))
 		n--;
 	return strlen(want) == n && memcmp(field, want, n) == 0;
+}
+
+void hsm_uri_pct_encode(char *dst, size_t cap, const unsigned char *s, size_t n)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n && o + 4 < cap; i++) {
+		unsigned char ch = s[i];
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+		    ch == '.' || ch == '_' || ch == '~')
+			dst[o++] = (char)ch;
+		else
+			o += (size_t)snprintf(dst + o, cap - o, "%%%02X", ch);
+	}
+	if (cap > 0)
+		dst[o] = '\0';
+}
+
+void hsm_uri_private_key(char *dst, size_t cap, const char *token_uri, const char *label, const unsigned char *id,
+			 size_t id_len)
+{
+	char l[256], idb[200];
+	hsm_uri_pct_encode(l, sizeof l, (const unsigned char *)(label ? label : ""), label ? strlen(label) : 0);
+	size_t o = 0;
+	idb[0] = '\0';
+	for (size_t i = 0; i < id_len && o + 4 < sizeof idb; i++)
+		o += (size_t)snprintf(idb + o, sizeof idb - o, "%%%02X", id[i]);
+	size_t tl = strcspn(token_uri, "?");
+	bool bare = tl > 0 && token_uri[tl - 1] == ':';   /* "pkcs11:" takes no ';' before object= */
+	snprintf(dst, cap, "%.*s%sobject=%s%s%s;type=private", (int)tl, token_uri, bare ? "" : ";", l,
+		 o ? ";id=" : "", idb);
 }

@@ -26,6 +26,12 @@ struct hsm_uri {
 int hsm_uri_parse(const char *uri, struct hsm_uri *u, efos_err *e);
 void hsm_uri_free(struct hsm_uri *u);
 /* Compares a blank-padded PKCS#11 info field (e.g. CK_TOKEN_INFO.label) with want. */
+/* RFC 7512 percent-encoding of an attribute value (unreserved characters kept), NUL-terminated. */
+void hsm_uri_pct_encode(char *dst, size_t cap, const unsigned char *s, size_t n);
+/* token_uri;object=LABEL[;id=%..];type=private: the URI of a private key in the token (the
+ * token URI's query part dropped). id may be NULL. */
+void hsm_uri_private_key(char *dst, size_t cap, const char *token_uri, const char *label, const unsigned char *id,
+			 size_t id_len);
 bool hsm_uri_field_eq(const unsigned char *field, size_t field_len, const char *want);
 
 #endif
