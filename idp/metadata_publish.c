@@ -819,6 +819,14 @@ int idp_md_publisher_get(struct idp_md_publisher *p, struct idp_md_current *out,
 	return rc;
 }
 
+time_t idp_md_publisher_signed_at(struct idp_md_publisher *p)
+{
+	pthread_rwlock_rdlock(&p->doc_lock);
+	time_t t = p->xml != NULL ? p->signed_at : 0;
+	pthread_rwlock_unlock(&p->doc_lock);
+	return t;
+}
+
 int idp_md_current_fill(struct idp_md_current *out, const char *xml, size_t len, const char *etag,
 			time_t signed_at, const struct idp_md_info *info, efos_err *e)
 {

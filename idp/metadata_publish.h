@@ -102,6 +102,9 @@ struct idp_md_current {
 	long cache_duration_s;
 };
 int idp_md_publisher_get(struct idp_md_publisher *p, struct idp_md_current *out, efos_err *e);
+/* When the current document was signed (0: none yet): a reader that keeps a parsed copy asks
+ * this before copying the document again. */
+time_t idp_md_publisher_signed_at(struct idp_md_publisher *p);
 
 /* Fills out with a copy of a signed metadata document (xml NUL-terminated after len bytes) and
  * what caches need (ETag, validUntil = signed_at + validity_s, cacheDuration). For every

@@ -518,6 +518,17 @@ static int parse_acs(xmlNodePtr n, struct sp_tmp *t, const char *entity_id, size
 	return 0;
 }
 
+/* The first xml:lang="sv" and the first "en" text of elements like n (display names). */
+static void keep_sv_en(xmlNodePtr n, char **sv, char **en)
+{
+	xmlChar *lang = xmlGetNsProp(n, BAD_CAST "lang", BAD_CAST NS_XML);
+	char **slot = lang == NULL ? NULL : xmlStrEqual(lang, BAD_CAST "sv") ? sv : xmlStrEqual(lang, BAD_CAST "en") ? en : NULL;
+	xmlFree(lang);
+	char why[8];
+	if (slot != NULL && *slot == NULL)
+		*slot = text_of(n, why, sizeof why);
+}
+
 static void parse_ui(xmlNodePtr ext, struct sp_tmp *t)
 {
 	FOR_CHILD(ui, ext) {
@@ -526,13 +537,7 @@ static void parse_ui(xmlNodePtr ext, struct sp_tmp *t)
 		FOR_CHILD(dn, ui) {
 			if (!is_el(dn, NS_MDUI, "DisplayName"))
 				continue;
-			xmlChar *lang = xmlGetNsProp(dn, BAD_CAST "lang", BAD_CAST NS_XML);
-			char **slot = lang == NULL ? NULL : xmlStrEqual(lang, BAD_CAST "sv") ? &t->disp_sv
-				      : xmlStrEqual(lang, BAD_CAST "en") ? &t->disp_en : NULL;
-			xmlFree(lang);
-			char why[8];
-			if (slot != NULL && *slot == NULL)
-				*slot = text_of(dn, why, sizeof why);
+			keep_sv_en(dn, &t->disp_sv, &t->disp_en);
 		}
 	}
 }
@@ -542,13 +547,7 @@ static void parse_org(xmlNodePtr org, struct sp_tmp *t)
 	FOR_CHILD(d, org) {
 		if (!is_el(d, NS_MD, "OrganizationDisplayName"))
 			continue;
-		xmlChar *lang = xmlGetNsProp(d, BAD_CAST "lang", BAD_CAST NS_XML);
-		char **slot = lang == NULL ? NULL : xmlStrEqual(lang, BAD_CAST "sv") ? &t->org_sv
-			      : xmlStrEqual(lang, BAD_CAST "en") ? &t->org_en : NULL;
-		xmlFree(lang);
-		char why[8];
-		if (slot != NULL && *slot == NULL)
-			*slot = text_of(d, why, sizeof why);
+		keep_sv_en(d, &t->org_sv, &t->org_en);
 	}
 }
 

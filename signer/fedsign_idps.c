@@ -111,6 +111,9 @@ static void refresh_own(struct fedsign_idps *t)
 {
 	struct idp_md_current cur;
 	efos_err e = { 0 };
+	time_t signed_at = idp_md_publisher_signed_at(t->own);
+	if (t->n_own > 0 && signed_at == t->own_signed_at)
+		return;   /* unchanged: no copy, no parse */
 	if (idp_md_publisher_get(t->own, &cur, &e) != 0) {
 		log_warn("signing service: our IdP's metadata is not available: %s", e.msg);
 		return;
