@@ -17,6 +17,10 @@
 #      URL, RequestID not taken), unknown requester (error page with the DSS result, nothing posted);
 #      expired (req-expired), replayed RequestID (RequesterError), cancel on the sign-message
 #      page (user-cancel), csig:Signer naming another person (user-mismatch)
+#   4. an IdP the test controls (tests/peers/tools/test-idp.py, registered in
+#      signer.idp_metadata_files): its correct answer gives Success; the same answer without a SAD,
+#      with a SAD signed by another key, without the signMessageDigest of a MustShow message, or
+#      with the digest of another message gives the refusal of spec §5.4 / §7.5
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib-creds.sh"
 . "$EFOS_TOP/tests/peers/lib-peers.sh"
@@ -54,12 +58,24 @@ cat >"$RQ/md.xml" <<XML
 </md:EntityDescriptor>
 XML
 
+# ---- a second IdP, played by the test ---------------------------------------------------------------------
+TIDP=$T/testidp
+mkdir -p "$TIDP"
+TIDP_ID=https://127.0.0.1:$(free_port)/testidp
+TIDP_SSO=$TIDP_ID/sso
+TIDP_TOOL=$EFOS_TOP/tests/peers/tools/test-idp.py
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$TIDP/idp.key" -out "$TIDP/idp.crt" -days 30 \
+	-subj "/O=EFOS test/CN=Test IdP" >/dev/null 2>&1 &&
+	openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$TIDP/forger.key" >/dev/null 2>&1 &&
+	$PY "$TIDP_TOOL" metadata --entity-id "$TIDP_ID" --sso-url "$TIDP_SSO" --cert "$TIDP/idp.crt" --out "$TIDP/md.xml" ||
+	{ fail "the test IdP's keys and metadata"; t_done; }
+
 # ---- efosd: CA, IdP, signing service, card --------------------------------------------------------------
 ( umask 077; head -c 48 /dev/urandom | base64 >"$T/nameid.secret" )
 CLIENT_CA=$T/client-ca.pem
 creds_conf "$T/efos.conf" "node.roles=ca idp admin metadata signer" "tls.client_ca=$CLIENT_CA" \
 	"idp.sp_metadata_files=$RQ/md.xml" "idp.nameid_secret_file=$T/nameid.secret" \
-	"idp.organization_name=EFOS testoperatör" || { fail "config"; t_done; }
+	"idp.organization_name=EFOS testoperatör" "signer.idp_metadata_files=$TIDP/md.xml" || { fail "config"; t_done; }
 cp "$T_TLS/client-ca.crt" "$CLIENT_CA"
 creds_ca_init || { fail "efosctl ca init"; t_done; }
 cat "$CREDS_ROOT_PEM" "$CREDS_CARD_PEM" "$T_TLS/client-ca.crt" >"$CLIENT_CA"
@@ -275,6 +291,33 @@ else
 	[ -n "$(b_form_field SAMLResponse)" ] && submit_form
 	expect_match "csig:Signer names another person: user-mismatch" "$(result_of_page)" "user-mismatch"
 fi
+# ---- 4. the IdP the test plays: a correct answer, then each one spoiled in one way --------------------------
+tidp_case() {   # tidp_case NAME [test-idp.py respond options...]: the DSS result of the SignResponse
+	local n=$1 rs; shift
+	prepare "$n" --idp "$TIDP_ID" --signer "$PNR_OID=$CREDS_DEMO_PNR" --sign-message "$MSG" --must-show || return 1
+	post_request "$n"
+	[ "$(b_form_action)" = "$TIDP_SSO" ] || { echo "no AuthnRequest page to the test IdP: $B_CODE $(b_form_action)"; return 1; }
+	b_form_field SAMLRequest | base64 -d >"$T/$n/authnreq.xml"
+	rs=$(b_form_field RelayState)
+	$PY "$TIDP_TOOL" respond --authn-request "$T/$n/authnreq.xml" --entity-id "$TIDP_ID" --key "$TIDP/idp.key" \
+		--cert "$TIDP/idp.crt" --sp-encryption-cert "$T/sig-enc.pem" --pnr "$CREDS_DEMO_PNR" "$@" \
+		>"$T/$n/samlresponse" 2>"$T/$n/idp.err" || { echo "test-idp.py: $(tail -3 "$T/$n/idp.err")"; return 1; }
+	b_post "$T_URL/sign/acs" --data-urlencode "SAMLResponse=$(cat "$T/$n/samlresponse")" --data-urlencode "RelayState=$rs"
+	result_of_page
+}
+res=$(tidp_case tidp-ok)
+expect_match "the test IdP's correct answer (SAD, signMessageDigest): Success" "$res" "resultmajor:Success"
+expect_match "... its AuthnRequest carried a SADRequest (the IdP declares scal2)" "$(tr -d '\n' <"$T/tidp-ok/authnreq.xml")" \
+	"sap:SADRequest"
+expect_match "no SAD although one was requested: user-mismatch" "$(tidp_case tidp-nosad --sad none)" \
+	"ResponderError.*user-mismatch.*no Signature Activation Data"
+expect_match "a SAD signed by another key: user-mismatch (SAD check 1)" \
+	"$(tidp_case tidp-forged --sad forged --forge-key "$TIDP/forger.key")" "ResponderError.*user-mismatch.*SAD check 1"
+expect_match "a MustShow sign message not shown (no signMessageDigest): sigmessage-error" \
+	"$(tidp_case tidp-nosmd --sign-message-digest none)" "ResponderError.*sigmessage-error.*not confirm"
+expect_match "the digest of another message: sigmessage-error" \
+	"$(tidp_case tidp-wrongsmd --sign-message-digest wrong)" "ResponderError.*sigmessage-error.*not the one requested"
+
 # the IdP's answer posted to /sign/acs a second time: the transaction is single-use
 b_jar again
 b_post "$T_URL/sign/acs" --data-urlencode "SAMLResponse=$(cat "$T/ok.samlresponse")" --data-urlencode "RelayState=$(cat "$T/ok.relay")"
