@@ -92,14 +92,74 @@ if [ "$code" = 200 ]; then
 else
 	echo "note signing PAdES-B: not available in this build (the seal API answered $code to format=pades: $(head -c 160 "$W/probe.out" | tr -d '\n'))"
 fi
-# ---- federated signing ----------------------------------------------------------------------------------------------
+# ---- federated signing: SignRequest -> card login -> SignResponse ---------------------------------------------------
+# The requester (bench/lib-bench.sh, bench_fedsign_setup) signs its SignRequests before the timed part
+# (tests/peers/tools/sign-client.py prepare-batch, python starts once); build/bench/loadgen
+# --sign-requests plays the browser of each transaction: POST /sign/request, the AuthnRequest page to
+# our IdP, the card login on the mTLS listener (a new TLS handshake signed by the card key in its
+# token), the sign-message page accepted, the SAMLResponse to /sign/acs; a transaction counts only
+# when the last page carries an EidSignResponse whose ResultMajor is Success.
+PY=python3
+[ -x /usr/bin/python3 ] && PY=/usr/bin/python3
+FC=${EFOS_BENCH_FED_CONCURRENCY:-4}
+fed_row() {   # fed_row CASE SIG-ALG LIMIT DETAILS
+	local case=$1 alg=$2 lim=$3 details=$4 n line before after
+	n=$(awk -v s="$BENCH_LOAD_SECONDS" -v w="$(bench_warmup)" -v r="${EFOS_BENCH_FED_MAXRATE:-60}" -v c="$FC" \
+		'BEGIN { printf "%d", (s + w) * r + 2 * c }')
+	if ! $PY "$EFOS_TOP/tests/peers/tools/sign-client.py" prepare-batch --count "$n" --out "$W/fed-$case.txt" \
+		--doc "$W/doc.xml" --key "$T/rq.key" --cert "$T/rq.crt" --requester "$BENCH_RQ_ID" --service "$fed_sig_id" \
+		--idp "$fed_idp_id" --return-url "$BENCH_RQ_RETURN" --signer "urn:oid:1.2.752.29.4.13=$CREDS_DEMO_PNR" \
+		--sign-message "Jag skriver under beslutet (EFOS bench)." --must-show --sig-alg "$alg" --valid-for 3600 \
+		2>"$W/fed-$case.err"; then
+		echo "note signing federated $case: making the SignRequests failed: $(tail -2 "$W/fed-$case.err" | tr '\n' ' ' | cut -c1-300)"
+		status=1; return
+	fi
+	before=$(fed_keys)
+	line=$(EFOS_LOADGEN_PIN=$CREDS_CARD_PIN bench_load --url "$T_URL/sign/request" --sign-requests "$W/fed-$case.txt" \
+		--follow 4 --concurrency "$FC" --fresh-tls "${T_MTLS_URL#https://}" --cert "$CREDS_CARD_AUTH_PEM" \
+		--key-uri "$BENCH_CARD_KEY_URI" --module "$EFOS_TEST_HSM_MODULE" 2>"$W/fed-$case.lerr")
+	rm -f "$W/fed-$case.txt"
+	if [ -z "$line" ]; then
+		echo "note signing federated $case: the load generator failed: $(head -3 "$W/fed-$case.lerr" | tr '\n' ' ' | cut -c1-300)"
+		status=1; return
+	fi
+	echo "result bench=signing case=$case value=$(bench_field "$line" ops_per_s) unit=transactions/s limit=$lim" \
+		"p50_ms=$(bench_field "$line" p50_ms) p99_ms=$(bench_field "$line" p99_ms) errors=$(bench_field "$line" errors)" \
+		"ok=$(bench_field "$line" ok) exhausted=$(bench_field "$line" exhausted) concurrency=$FC $details"
+	[ "$(bench_field "$line" errors)" = 0 ] || echo "note signing federated $case: errors: $(head -2 "$W/fed-$case.lerr" | tr '\n' ' ' | cut -c1-300)"
+	# efosd destroys each per-request signing key when its transaction ends: none may be left
+	after=$(fed_keys)
+	if [ -z "$after" ]; then
+		echo "note signing federated $case: could not list the HSM's objects (pkcs11-tool) to check for left-over keys"
+	elif [ "$after" != 0 ]; then
+		echo "note signing federated $case: $after efos-sig-* key object(s) left in the HSM token after the row (before it: $before)"
+		status=1
+	fi
+}
+fed_keys() {   # the number of efos-sig-* objects in the HSM token (empty when it cannot be listed)
+	command -v pkcs11-tool >/dev/null || return 0
+	local objs
+	objs=$(EFOS_P11_PIN=$EFOS_TEST_HSM_PIN pkcs11-tool --module "$EFOS_TEST_HSM_MODULE" --token-label "${EFOS_TEST_HSM_TOKEN#pkcs11:token=}" \
+		--login --pin env:EFOS_P11_PIN -O 2>/dev/null) || return 0
+	printf '%s\n' "$objs" | grep -c 'label: *efos-sig-'
+}
 code=$(curl -s -o "$W/fed.out" -w '%{http_code}' --max-time 10 --cacert "$T_TLS/ca.crt" -X POST "$T_URL/sign/request")
+fed_sig_id=$(curl -sf --max-time 10 --cacert "$T_TLS/ca.crt" "$T_URL/metadata/sigservice.xml" | grep -o 'entityID="[^"]*"' | head -1 | cut -d'"' -f2)
+fed_idp_id=$(curl -sf --max-time 10 --cacert "$T_TLS/ca.crt" "$T_URL/metadata/idp.xml" | grep -o 'entityID="[^"]*"' | head -1 | cut -d'"' -f2)
 if [ "$code" = 404 ] || [ "$code" = 000 ] || [ "$code" = 405 ]; then
 	echo "note signing federated transactions: not available in this build (POST /sign/request answered $code)"
-elif [ -x "$EFOS_TOP/bench/tools/fed-sign.sh" ]; then
-	bash "$EFOS_TOP/bench/tools/fed-sign.sh" || status=1
+elif [ "$code" = 503 ] || [ -z "$fed_sig_id" ] || [ -z "$fed_idp_id" ]; then
+	echo "note signing federated transactions: the signing service is not configured (POST /sign/request answered $code; sigservice entity '${fed_sig_id}', IdP entity '${fed_idp_id}'): see $T/efosd.log"
+	status=1
+elif ! $PY -c 'import lxml, asn1crypto, cryptography' 2>/dev/null; then
+	echo "note signing federated transactions skipped: the requester needs python3-lxml, python3-asn1crypto, python3-cryptography"
+	status=1
 else
-	echo "note signing federated transactions: POST /sign/request exists ($code) but this bench has no SignRequest driver yet (bench/tools/fed-sign.sh)"
+	fed_row federated_RSA-2048 rsa-sha256 RSA2048_T2 \
+		"hsm_work=1_RSA-2048_keygen+6_RSA-2048_signatures+1_RSA-2048_decryption+1_P-256_CA_signature+1_P-256_card_signature"
+	fed_row federated_P-256 ecdsa-sha256 RSA2048_T2 \
+		"hsm_work=1_P-256_keygen+1_P-256_signature+5_RSA-2048_signatures+1_RSA-2048_decryption+1_P-256_CA_signature+1_P-256_card_signature"
+	echo "note signing federated: one transaction = POST /sign/request (requester's SignRequest: XML document, signature checked, AuthnRequest signed) → POST /idp/sso/post → card login (new mTLS handshake, card key P-256 in SoftHSM) → sign-message page accepted → SAMLResponse to /sign/acs (assertion decrypted and checked, SAD checked, a fresh key pair generated in the HSM, signer certificate issued, the document's SignedInfo signed, SignResponse signed, key destroyed) → the page with EidSignResponse (counted only when ResultMajor is Success); concurrency $FC (EFOS_BENCH_FED_CONCURRENCY); the P-256 case asks for ecdsa-sha256, so the per-request key is EC and its generation cheap"
 fi
 echo "note signing: seal requests from one API client over keep-alive mTLS at concurrency $C; timestamps on the public listener"
 exit $status

@@ -49,6 +49,7 @@ bench_signer_setup() {
 		cat "$T/tsa.pem" "$CREDS_ROOT_PEM" >"$T/tsa-chain.pem"
 	printf 'signer.tsa_key = %s\nsigner.tsa_cert = %s\nsigner.tsa_policy = 1.2.3.4.5\n' "$tsa_uri" "$T/tsa-chain.pem" >>"$T_CONF"
 	"$EFOSCTL" -c "$T_CONF" seal key add --org "$org" --name rsa --type rsa:2048 --out "$T/seal-rsa.pem" || return 1
+	bench_fedsign_setup || return 1
 	creds_csr "$T/api.key" "$T/api.csr" "/CN=bench-api" &&
 		creds_issue api-client "$T/api.pem" --csr "$T/api.csr" --cn bench-api --o Demo-myndigheten --org-id "$org" --c SE &&
 		"$EFOSCTL" -c "$T_CONF" seal client add --cert "$T/api.pem" --org "$org" --keys rsa --formats cades,xades,pades || return 1
@@ -57,10 +58,11 @@ bench_signer_setup() {
 	# 2 s (tests: 1), idp.metadata_org_poll 60 s (tests: 1)
 	sed -i -e 's/^node\.roles = .*/node.roles = ca idp admin metadata signer/' \
 		-e '/^db\.pool_size = /d' -e '/^hsm\.probe_interval = /d' -e '/^idp\.metadata_org_poll = /d' \
-		-e '/^idp\.max_request_age = /d' "$T_CONF"
+		-e '/^idp\.max_request_age = /d' -e '/^signer\.max_request_age = /d' "$T_CONF"
 	# the footprint row signs its 100,000 AuthnRequests before the timed part; at a few hundred
-	# logins/s the last ones would be older than the default 180 s and refused as expired
-	echo "idp.max_request_age = 3600" >>"$T_CONF"
+	# logins/s the last ones would be older than the default 180 s and refused as expired (the
+	# same for the SignRequests of the federated-signing row at a long EFOS_BENCH_SHORT_SECONDS)
+	printf 'idp.max_request_age = 3600\nsigner.max_request_age = 3600\n' >>"$T_CONF"
 	# allocations are counted by a preloaded shim (bench/tools/alloc-count.c: one relaxed atomic
 	# add per malloc) unless EFOS_BENCH_COUNT_ALLOCS=0
 	if [ "${EFOS_BENCH_COUNT_ALLOCS:-1}" = 1 ] &&
@@ -72,6 +74,40 @@ bench_signer_setup() {
 		return $rc
 	fi
 	efosd_start "$T_CONF"
+}
+
+# The federated signing service (bench/4-signing.sh): its RSA-2048 signing and encryption keys in
+# the HSM with saml-signing certificates (as scripts/demo.sh and t_sign_fed.sh make them), and a
+# requester, an agency web app with its own RSA-2048 key, registered as an SP of the IdP's
+# metadata (idp.sp_metadata_files): its ACS is the return URL of its SignRequests. Nobody serves
+# that URL; the row's browser stops at the page that would post the SignResponse there.
+bench_fedsign_setup() {
+	local n uri
+	for n in sig-sign sig-enc; do
+		uri=$("$EFOSCTL" -c "$T_CONF" hsm keygen --label "bench-$n-$$" --type rsa:2048) || return 1
+		"$EFOSCTL" -c "$T_CONF" ca issue --profile saml-signing --key-uri "$uri" --o EFOS --c SE \
+			--cn "EFOS Bench signing service ($n)" --out "$T/$n.pem" || return 1
+		printf '%s' "$uri" >"$T/$n.uri"
+	done
+	printf 'signer.signing_key = %s\nsigner.signing_cert = %s\nsigner.encryption_key = %s\nsigner.encryption_cert = %s\n' \
+		"$(cat "$T/sig-sign.uri")" "$T/sig-sign.pem" "$(cat "$T/sig-enc.uri")" "$T/sig-enc.pem" >>"$T_CONF"
+	BENCH_RQ_ID=https://app.bench.example.se/app
+	BENCH_RQ_RETURN=https://app.bench.example.se/app/sign-return
+	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/rq.key" -out "$T/rq.crt" -days 30 \
+		-subj "/O=EFOS bench/CN=Bench requester" 2>/dev/null || return 1
+	local b64
+	b64=$(sed '/-----/d' "$T/rq.crt" | tr -d '\n')
+	cat >"$T/requester-md.xml" <<-XML
+	<?xml version="1.0" encoding="UTF-8"?>
+	<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="$BENCH_RQ_ID">
+	<md:SPSSODescriptor AuthnRequestsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+	<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>$b64</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+	<md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="$BENCH_RQ_RETURN" index="0"/>
+	</md:SPSSODescriptor>
+	</md:EntityDescriptor>
+	XML
+	grep -q '^idp\.sp_metadata_files = ' "$T_CONF" || { echo "bench_fedsign_setup: no idp.sp_metadata_files in $T_CONF" >&2; return 1; }
+	sed -i "s|^idp\.sp_metadata_files = .*|& $T/requester-md.xml|" "$T_CONF"
 }
 
 # bench_allocs: the allocation count of efosd so far (empty when not counted)
@@ -140,7 +176,7 @@ bench_env_up() {
 	local v
 	for v in T_URL T_MTLS_URL T_CONF T_PID T_DBNAME T_PG T_PG_SUPER BENCH_SP_ID BENCH_SP_ACS CARD \
 		CREDS_CARD_AUTH_PEM CREDS_CARD_SIGN_PEM CREDS_ROOT_PEM CREDS_CARD_PEM CREDS_CARD_ID \
-		CREDS_DEMO_ORGNR BENCH_SSO_COOKIE BENCH_CARD_KEY_URI; do
+		CREDS_DEMO_ORGNR BENCH_SSO_COOKIE BENCH_CARD_KEY_URI BENCH_RQ_ID BENCH_RQ_RETURN; do
 		printf '%s=%q\n' "$v" "${!v:-}"
 	done >"$T/env.tmp" && mv "$T/env.tmp" "$T/env"
 	. "$T/env"

@@ -39,7 +39,7 @@
 
 static struct {
 	const char *url, *urls_file, *method, *body_file, *ctype, *cacert, *cert, *key, *key_uri, *module;
-	const char *pin_env, *cookie, *expect, *fresh_origin;
+	const char *pin_env, *cookie, *expect, *fresh_origin, *sign_requests;
 	const char *hdrs[MAX_HDRS];
 	int n_hdrs, concurrency, follow;
 	double duration, warmup;
@@ -194,7 +194,7 @@ struct resp {
 	size_t len, cap;
 	int status;
 	char *body;
-	size_t body_len;
+	size_t body_len, hdr_len;
 	char location[8192];
 	bool close;
 };
@@ -238,25 +238,33 @@ static const char *hdr_find(const char *hdrs, const char *end, const char *name)
 	return NULL;
 }
 
+/* What to send: method NULL = GET without a body; cookie NULL = none. */
+struct req {
+	const char *method, *body, *ctype, *cookie;
+	size_t body_len;
+};
+
 /* Sends one request and reads the whole response (Content-Length or chunked). */
-static int exchange(struct conn *c, const struct url *u, bool post, struct resp *r)
+static int exchange(struct conn *c, const struct url *u, const struct req *q, struct resp *r)
 {
 	char head[16384];
+	bool post = q->method != NULL;
 	int hl = snprintf(head, sizeof head, "%s %s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: efos-loadgen\r\n"
-			  "Accept: */*\r\n", post ? opt.method : "GET", u->path, u->host, u->port);
+			  "Accept: */*\r\n", post ? q->method : "GET", u->path, u->host, u->port);
 	if (hl <= 0 || (size_t)hl >= sizeof head)
 		return -1;
 	for (int i = 0; i < opt.n_hdrs; i++)
 		hl += snprintf(head + hl, sizeof head - (size_t)hl, "%s\r\n", opt.hdrs[i]);
-	if (opt.cookie != NULL)
-		hl += snprintf(head + hl, sizeof head - (size_t)hl, "Cookie: %s\r\n", opt.cookie);
+	if (q->cookie != NULL && q->cookie[0] != '\0')
+		hl += snprintf(head + hl, sizeof head - (size_t)hl, "Cookie: %s\r\n", q->cookie);
 	if (post)
 		hl += snprintf(head + hl, sizeof head - (size_t)hl, "Content-Type: %s\r\nContent-Length: %zu\r\n",
-			       opt.ctype ? opt.ctype : "application/octet-stream", body_len);
+			       q->ctype ? q->ctype : "application/octet-stream", q->body_len);
 	hl += snprintf(head + hl, sizeof head - (size_t)hl, "\r\n");
 	if ((size_t)hl >= sizeof head)
 		return -1;
-	if (write_all(c, head, (size_t)hl) != 0 || (post && body_len > 0 && write_all(c, body, body_len) != 0))
+	if (write_all(c, head, (size_t)hl) != 0 ||
+	    (post && q->body_len > 0 && write_all(c, q->body, q->body_len) != 0))
 		return -1;
 
 	r->len = 0;
@@ -270,6 +278,7 @@ static int exchange(struct conn *c, const struct url *u, bool post, struct resp 
 	if (sscanf(r->buf, "HTTP/1.%*d %d", &r->status) != 1)
 		return -1;
 	size_t hdr_len = (size_t)(eoh - r->buf) + 4;
+	r->hdr_len = hdr_len;
 	const char *loc = hdr_find(r->buf, eoh, "Location");
 	if (loc != NULL) {
 		size_t n = strcspn(loc, "\r\n");
@@ -325,10 +334,67 @@ static int exchange(struct conn *c, const struct url *u, bool post, struct resp 
 
 /* ---- one operation: request, redirects, final answer ---------------------------------------- */
 
+/* ---- cookies (the --sign-requests browser: one jar per transaction) -------------------------- */
+
+#define JAR_MAX 16
+
+struct jar {
+	int n;
+	struct { char name[64], value[1024]; } c[JAR_MAX];
+	char header[JAR_MAX * 1100];
+};
+
+/* Takes every Set-Cookie of the last answer's headers (name=value; attributes ignored: both
+ * listeners are one host, and cookies do not depend on the port). */
+static void jar_take(struct jar *j, const struct resp *r)
+{
+	const char *end = r->buf + r->hdr_len;
+	for (const char *p = r->buf; p != NULL && p < end; p = strstr(p, "\r\n")) {
+		p += 2;
+		if (p >= end || strncasecmp(p, "Set-Cookie:", 11) != 0)
+			continue;
+		p += 11;
+		while (*p == ' ')
+			p++;
+		size_t nl = strcspn(p, "=;\r\n"), vl;
+		if (p[nl] != '=' || nl == 0 || nl >= sizeof j->c[0].name)
+			continue;
+		const char *v = p + nl + 1;
+		vl = strcspn(v, ";\r\n");
+		if (vl >= sizeof j->c[0].value)
+			continue;
+		int i = 0;
+		while (i < j->n && !(strlen(j->c[i].name) == nl && strncmp(j->c[i].name, p, nl) == 0))
+			i++;
+		if (i == JAR_MAX)
+			continue;
+		if (i == j->n)
+			j->n++;
+		memcpy(j->c[i].name, p, nl);
+		j->c[i].name[nl] = '\0';
+		memcpy(j->c[i].value, v, vl);
+		j->c[i].value[vl] = '\0';
+	}
+}
+
+static const char *jar_header(struct jar *j)
+{
+	size_t o = 0;
+	j->header[0] = '\0';
+	for (int i = 0; i < j->n; i++)
+		o += (size_t)snprintf(j->header + o, sizeof j->header - o, "%s%s=%s", i ? "; " : "",
+				      j->c[i].name, j->c[i].value);
+	return j->header;
+}
+
+/* ---- one operation: request, redirects, final answer ---------------------------------------- */
+
 struct worker {
 	struct conn conns[MAX_ORIGINS];
 	struct resp r;
 	struct thread_res res;
+	struct jar jar;
+	char page_url[8192];   /* the URL of the last final answer (relative form actions) */
 	pthread_t tid;
 };
 
@@ -349,74 +415,326 @@ static struct conn *conn_for(struct worker *w, const struct url *u)
 	return free_slot;
 }
 
-static int one_op(struct worker *w, const char *start_url)
+/* The request q to start_url, then its redirects (GET) up to --follow; the final answer in w->r
+ * and its URL in w->page_url. With a jar, its cookies go out and Set-Cookie comes in at every
+ * hop (q->cookie is ignored). -1 when there is no final answer. */
+static int fetch(struct worker *w, const char *start_url, const struct req *q, struct jar *jar)
 {
-	char url_buf[8192];
-	snprintf(url_buf, sizeof url_buf, "%s", start_url);
-	bool post = strcmp(opt.method, "GET") != 0;
-	int rc = -1;
+	char *url_buf = w->page_url;
+	snprintf(url_buf, sizeof w->page_url, "%s", start_url);
 	for (int hop = 0; hop <= opt.follow; hop++) {
 		struct url u;
 		if (url_parse(url_buf, &u) != 0) {
 			report_error("not an https URL: %.200s", url_buf);
-			goto out;
+			return -1;
 		}
 		struct conn *c = conn_for(w, &u);
 		if (c == NULL)
-			goto out;
+			return -1;
+		struct req hq = hop == 0 ? *q : (struct req){ .cookie = q->cookie };
+		if (jar != NULL)
+			hq.cookie = jar_header(jar);
 		/* a kept connection may have been closed by the server: one retry on a fresh one */
 		int tries = c->ssl != NULL ? 2 : 1;
 		int ok = -1;
 		while (tries-- > 0) {
 			if (c->ssl == NULL && conn_open(c, &u) != 0)
 				break;
-			ok = exchange(c, &u, post && hop == 0, &w->r);
+			ok = exchange(c, &u, &hq, &w->r);
 			if (ok == 0)
 				break;
 			conn_close(c);
 		}
 		if (ok != 0) {
 			report_error("no answer from %s", c->origin);
-			goto out;
+			return -1;
 		}
 		if (w->r.close)
 			conn_close(c);
+		if (jar != NULL)
+			jar_take(jar, &w->r);
 		if (w->r.status >= 300 && w->r.status < 400 && w->r.location[0] != '\0') {
+			char next[8192];
 			int n = w->r.location[0] == '/' ?
-				snprintf(url_buf, sizeof url_buf, "https://%.280s%.7900s", c->origin, w->r.location) :
-				snprintf(url_buf, sizeof url_buf, "%s", w->r.location);
-			if (n < 0 || (size_t)n >= sizeof url_buf) {
+				snprintf(next, sizeof next, "https://%.280s%.7900s", c->origin, w->r.location) :
+				snprintf(next, sizeof next, "%s", w->r.location);
+			if (n < 0 || (size_t)n >= sizeof next) {
 				report_error("redirect target too long");
-				goto out;
+				return -1;
 			}
+			memcpy(url_buf, next, (size_t)n + 1);
 			continue;
 		}
-		if (w->r.status != 200) {
-			report_error("answer %d: %.4000s", w->r.status, w->r.body ? w->r.body : "");
-			goto out;
-		}
-		if (opt.expect != NULL && (w->r.body == NULL || memmem(w->r.body, w->r.body_len, opt.expect,
-									 strlen(opt.expect)) == NULL)) {
-			report_error("200 without \"%s\": %.300s", opt.expect, w->r.body ? w->r.body : "");
-			goto out;
-		}
-		rc = 0;
-		goto out;
+		return 0;
 	}
 	report_error("more than %d redirects", opt.follow);
-out:
+	return -1;
+}
+
+/* Every operation ends with new TLS to --fresh-tls (the next one does the card handshake again). */
+static void close_fresh(struct worker *w)
+{
 	if (opt.fresh_origin != NULL)
 		for (int i = 0; i < MAX_ORIGINS; i++)
 			if (strcmp(w->conns[i].origin, opt.fresh_origin) == 0)
 				conn_close(&w->conns[i]);
+}
+
+static int one_op(struct worker *w, const char *start_url)
+{
+	struct req q = { .method = strcmp(opt.method, "GET") != 0 ? opt.method : NULL, .body = body,
+			 .body_len = body_len, .ctype = opt.ctype, .cookie = opt.cookie };
+	int rc = -1;
+	if (fetch(w, start_url, &q, NULL) != 0)
+		goto out;
+	if (w->r.status != 200) {
+		report_error("answer %d: %.4000s", w->r.status, w->r.body ? w->r.body : "");
+		goto out;
+	}
+	if (opt.expect != NULL && (w->r.body == NULL || memmem(w->r.body, w->r.body_len, opt.expect,
+								 strlen(opt.expect)) == NULL)) {
+		report_error("200 without \"%s\": %.300s", opt.expect, w->r.body ? w->r.body : "");
+		goto out;
+	}
+	rc = 0;
+out:
+	close_fresh(w);
 	return rc;
 }
 
+/* ---- --sign-requests: one federated signing as a browser does it ----------------------------- */
+
+/* The first HTML form of a page: its action and the fields a click on its first named button
+ * (the primary one: "accept", "continue") submits. Values are HTML-unescaped. */
+#define FORM_MAX_FIELDS 12
+
+struct form {
+	char action[2048];
+	int n;
+	struct { char name[64]; char *value; size_t len; } f[FORM_MAX_FIELDS];
+	char store[RESP_MAX / 2];   /* unescaped values */
+	size_t used;
+};
+
+/* The value of attribute NAME inside the tag [tag, end): unescaped into dst (NUL-terminated);
+ * its length, or -1 when absent or too long. */
+static long attr_value(const char *tag, const char *end, const char *name, char *dst, size_t cap)
+{
+	size_t nl = strlen(name);
+	for (const char *p = tag + 1; p + nl + 2 < end; p++) {
+		if ((p[-1] != ' ' && p[-1] != '\n' && p[-1] != '\t') || strncmp(p, name, nl) != 0 || p[nl] != '=' ||
+		    (p[nl + 1] != '"' && p[nl + 1] != '\''))
+			continue;
+		char quote = p[nl + 1];
+		const char *v = p + nl + 2, *ve = memchr(v, quote, (size_t)(end - v));
+		if (ve == NULL)
+			return -1;
+		size_t o = 0;
+		while (v < ve) {
+			if (o + 5 >= cap)
+				return -1;
+			if (*v != '&') {
+				dst[o++] = *v++;
+				continue;
+			}
+			const char *semi = memchr(v, ';', (size_t)(ve - v));
+			if (semi == NULL || semi - v > 10)
+				return -1;
+			if (strncmp(v, "&amp;", 5) == 0) dst[o++] = '&';
+			else if (strncmp(v, "&lt;", 4) == 0) dst[o++] = '<';
+			else if (strncmp(v, "&gt;", 4) == 0) dst[o++] = '>';
+			else if (strncmp(v, "&quot;", 6) == 0) dst[o++] = '"';
+			else if (strncmp(v, "&apos;", 6) == 0) dst[o++] = '\'';
+			else if (v[1] == '#') {
+				unsigned long cp = v[2] == 'x' || v[2] == 'X' ? strtoul(v + 3, NULL, 16) : strtoul(v + 2, NULL, 10);
+				if (cp == 0 || cp > 0x7f)
+					return -1;   /* only ASCII is expected in form fields and URLs */
+				dst[o++] = (char)cp;
+			} else
+				return -1;
+			v = semi + 1;
+		}
+		dst[o] = '\0';
+		return (long)o;
+	}
+	return -1;
+}
+
+static int form_parse(const char *page, size_t len, struct form *fm)
+{
+	const char *end = page + len, *f = memmem(page, len, "<form", 5);
+	fm->n = 0;
+	fm->used = 0;
+	if (f == NULL)
+		return -1;
+	const char *fe = memmem(f, (size_t)(end - f), "</form>", 7);
+	const char *te = memchr(f, '>', (size_t)(end - f));
+	if (fe == NULL || te == NULL || attr_value(f, te, "action", fm->action, sizeof fm->action) < 0)
+		return -1;
+	bool button = false;
+	for (const char *p = te; p < fe && fm->n < FORM_MAX_FIELDS; p++) {
+		bool is_input = strncmp(p, "<input", 6) == 0, is_button = !button && strncmp(p, "<button", 7) == 0;
+		if (!is_input && !is_button)
+			continue;
+		const char *e = memchr(p, '>', (size_t)(fe - p));
+		if (e == NULL)
+			return -1;
+		char type[32];
+		if (is_input && (attr_value(p, e, "type", type, sizeof type) < 0 || strcmp(type, "hidden") != 0))
+			continue;   /* checkboxes stay unticked */
+		if (attr_value(p, e, "name", fm->f[fm->n].name, sizeof fm->f[fm->n].name) < 0) {
+			p = e;
+			continue;
+		}
+		char *dst = fm->store + fm->used;
+		long vl = attr_value(p, e, "value", dst, sizeof fm->store - fm->used);
+		if (vl < 0)
+			return -1;
+		fm->f[fm->n].value = dst;
+		fm->f[fm->n].len = (size_t)vl;
+		fm->used += (size_t)vl + 1;
+		fm->n++;
+		button |= is_button;
+		p = e;
+	}
+	return 0;
+}
+
+static const struct form *form_field(const struct form *fm, const char *name, const char **v, size_t *len)
+{
+	for (int i = 0; i < fm->n; i++)
+		if (strcmp(fm->f[i].name, name) == 0) {
+			*v = fm->f[i].value;
+			*len = fm->f[i].len;
+			return fm;
+		}
+	return NULL;
+}
+
+/* application/x-www-form-urlencoded value appended to dst at *o */
+static int urlenc_append(char *dst, size_t cap, size_t *o, const char *s, size_t n)
+{
+	static const char hexd[] = "0123456789ABCDEF";
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (*o + 4 >= cap)
+			return -1;
+		if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		    ch == '-' || ch == '_' || ch == '.' || ch == '~')
+			dst[(*o)++] = (char)ch;
+		else {
+			dst[(*o)++] = '%';
+			dst[(*o)++] = hexd[ch >> 4];
+			dst[(*o)++] = hexd[ch & 15];
+		}
+	}
+	dst[*o] = '\0';
+	return 0;
+}
+
+static int form_body(const struct form *fm, char *dst, size_t cap, size_t *len)
+{
+	size_t o = 0;
+	for (int i = 0; i < fm->n; i++) {
+		if (o + 2 >= cap)
+			return -1;
+		if (i)
+			dst[o++] = '&';
+		if (urlenc_append(dst, cap, &o, fm->f[i].name, strlen(fm->f[i].name)) != 0 || o + 2 >= cap)
+			return -1;
+		dst[o++] = '=';
+		if (urlenc_append(dst, cap, &o, fm->f[i].value, fm->f[i].len) != 0)
+			return -1;
+	}
+	*len = o;
+	return 0;
+}
+
+/* Per worker: the parsed form, the next POST body, the decoded SignResponse. */
+struct fed_buf {
+	struct form fm;
+	char body[RESP_MAX];
+	unsigned char xml[RESP_MAX];
+};
+
+/* One transaction: POST /sign/request with a pre-made EidSignRequest, then every page's form as
+ * the browser submits it (the AuthnRequest to the IdP, the card login on the mTLS listener via
+ * redirects, the sign-message page's "accept", a consent page's "continue", the SAMLResponse to
+ * /sign/acs) until a page carries EidSignResponse; done when its ResultMajor is Success. */
+static int fedsign_op(struct worker *w, struct fed_buf *fb, const char *signreq_b64)
+{
+	static const char *const success = "urn:oasis:names:tc:dss:1.0:resultmajor:Success";
+	int rc = -1;
+	w->jar.n = 0;
+	size_t o = 0;
+	o = (size_t)snprintf(fb->body, sizeof fb->body, "Binding=POST%%2FXML%%2F1.0&RelayState=bench&EidSignRequest=");
+	if (urlenc_append(fb->body, sizeof fb->body, &o, signreq_b64, strlen(signreq_b64)) != 0) {
+		report_error("a SignRequest too long to send");
+		goto out;
+	}
+	struct req q = { .method = "POST", .body = fb->body, .body_len = o,
+			 .ctype = "application/x-www-form-urlencoded" };
+	if (fetch(w, opt.url, &q, &w->jar) != 0)
+		goto out;
+	for (int step = 0; step < 8; step++) {
+		if (w->r.status != 200) {
+			report_error("step %d (%.200s): answer %d: %.300s", step, w->page_url, w->r.status,
+				     w->r.body ? w->r.body : "");
+			goto out;
+		}
+		if (form_parse(w->r.body, w->r.body_len, &fb->fm) != 0) {
+			report_error("step %d (%.200s): a page without a form: %.300s", step, w->page_url, w->r.body);
+			goto out;
+		}
+		const char *v;
+		size_t vl;
+		if (form_field(&fb->fm, "EidSignResponse", &v, &vl) != NULL) {
+			if (vl / 4 * 3 + 3 > sizeof fb->xml)
+				goto out;
+			int n = EVP_DecodeBlock(fb->xml, (const unsigned char *)v, (int)vl);
+			if (n <= 0) {
+				report_error("an EidSignResponse that is not base64");
+				goto out;
+			}
+			if (memmem(fb->xml, (size_t)n, success, strlen(success)) == NULL) {
+				const unsigned char *m = memmem(fb->xml, (size_t)n, "ResultM", 7);
+				report_error("a SignResponse without Success: %.300s", m ? (const char *)m : "(no ResultMajor)");
+				goto out;
+			}
+			rc = 0;
+			goto out;
+		}
+		/* the action: absolute, or a path on the page's origin */
+		char target[8192];
+		if (fb->fm.action[0] == '/') {
+			struct url pu;
+			if (url_parse(w->page_url, &pu) != 0)
+				goto out;
+			snprintf(target, sizeof target, "https://%s:%s%s", pu.host, pu.port, fb->fm.action);
+		} else
+			snprintf(target, sizeof target, "%s", fb->fm.action);
+		size_t bl;
+		if (form_body(&fb->fm, fb->body, sizeof fb->body, &bl) != 0)
+			goto out;
+		q.body_len = bl;
+		if (fetch(w, target, &q, &w->jar) != 0)
+			goto out;
+	}
+	report_error("no SignResponse after 8 pages (last %.200s)", w->page_url);
+out:
+	close_fresh(w);
+	return rc;
+}
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
 	for (int i = 0; i < MAX_ORIGINS; i++)
 		w->conns[i].fd = -1;
+	struct fed_buf *fb = NULL;
+	if (opt.sign_requests != NULL && (fb = malloc(sizeof *fb)) == NULL) {
+		report_error("out of memory");
+		return NULL;
+	}
 	for (;;) {
 		double t0 = now_s();
 		if (t0 >= t_end)
@@ -430,7 +748,7 @@ static void *worker_main(void *arg)
 			}
 			u = urls[i];
 		}
-		int rc = one_op(w, u);
+		int rc = fb != NULL ? fedsign_op(w, fb, u) : one_op(w, u);
 		double t1 = now_s();
 		if (t0 < t_count)
 			continue;
@@ -452,6 +770,8 @@ static void *worker_main(void *arg)
 	}
 	for (int i = 0; i < MAX_ORIGINS; i++)
 		conn_close(&w->conns[i]);
+	free(fb);
+	free(w->r.buf);
 	return NULL;
 }
 
@@ -566,11 +886,15 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: loadgen (--url URL | --urls FILE) [--method M --body FILE --content-type T] [--header 'K: V']...\n"
 		"         [--cookie 'n=v'] [--cacert F] [--cert F (--key F | --key-uri URI --module SO)]\n"
-		"         [--fresh-tls HOST:PORT] [--follow N] [--expect STRING]\n"
+		"         [--fresh-tls HOST:PORT] [--follow N] [--expect STRING] [--sign-requests FILE]\n"
 		"         [--concurrency N] [--duration S] [--warmup S] [--pin-env VAR]\n"
 		"One operation = the request and up to N redirects; done when the final answer is 200 (and has STRING).\n"
 		"--urls: one start URL per line, each used once (the run ends early when they run out).\n"
-		"--fresh-tls: a new TLS connection to that origin for every operation (a full handshake).\n");
+		"--fresh-tls: a new TLS connection to that origin for every operation (a full handshake).\n"
+		"--sign-requests FILE: one base64 EidSignRequest per line, each used once; an operation is a\n"
+		"  federated signing: POST --url (/sign/request), then each page's form as a browser submits it\n"
+		"  (cookies kept per operation, redirects followed up to --follow), done when the page carries an\n"
+		"  EidSignResponse whose ResultMajor is Success.\n");
 }
 
 int main(int argc, char **argv)
@@ -582,7 +906,7 @@ int main(int argc, char **argv)
 		OPT("--body", opt.body_file) OPT("--content-type", opt.ctype) OPT("--cacert", opt.cacert)
 		OPT("--cert", opt.cert) OPT("--key", opt.key) OPT("--key-uri", opt.key_uri)
 		OPT("--module", opt.module) OPT("--pin-env", opt.pin_env) OPT("--cookie", opt.cookie)
-		OPT("--expect", opt.expect) OPT("--fresh-tls", opt.fresh_origin)
+		OPT("--expect", opt.expect) OPT("--fresh-tls", opt.fresh_origin) OPT("--sign-requests", opt.sign_requests)
 #undef OPT
 		if (strcmp(a, "--header") == 0 && v && opt.n_hdrs < MAX_HDRS) { opt.hdrs[opt.n_hdrs++] = v; i++; continue; }
 		if (strcmp(a, "--concurrency") == 0 && v) { opt.concurrency = atoi(v); i++; continue; }
@@ -592,6 +916,10 @@ int main(int argc, char **argv)
 		usage();
 		return 2;
 	}
+	if (opt.sign_requests != NULL && (opt.urls_file != NULL || opt.url == NULL)) {
+		fprintf(stderr, "loadgen: --sign-requests needs --url (POST /sign/request) and no --urls\n");
+		return 2;
+	}
 	if ((opt.url == NULL) == (opt.urls_file == NULL) || opt.concurrency < 1 || opt.concurrency > 1024 ||
 	    opt.duration <= 0 || opt.warmup < 0 || opt.follow < 0 || opt.follow > 20) {
 		usage();
@@ -599,6 +927,10 @@ int main(int argc, char **argv)
 	}
 	if (opt.urls_file != NULL && load_urls(opt.urls_file) != 0) {
 		fprintf(stderr, "loadgen: --urls %s: no URLs (missing or empty file)\n", opt.urls_file);
+		return 2;
+	}
+	if (opt.sign_requests != NULL && load_urls(opt.sign_requests) != 0) {
+		fprintf(stderr, "loadgen: --sign-requests %s: no requests (missing or empty file)\n", opt.sign_requests);
 		return 2;
 	}
 	if (opt.body_file != NULL && (body = read_file(opt.body_file, &body_len)) == NULL) {

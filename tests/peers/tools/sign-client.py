@@ -14,6 +14,11 @@ signatures from python3-cryptography.
         [--unsigned] [--sign-key OTHER.pem] [--no-cert-attrs]
       writes DIR/request.xml, DIR/request.b64 (the EidSignRequest form value), DIR/state.json
       and the prepared document; prints the RequestID
+  sign-client.py prepare-batch --count N --out FILE --doc FILE.xml (the prepare options but
+        --type, --state, --request-id, --unsigned, --sign-key) [--valid-for SECONDS]
+      N SignRequests for one XML document, each with its own RequestID, one EidSignRequest form
+      value (base64) per line: the load of the federated-signing benchmark (bench/4-signing.sh),
+      made before the timed part; nothing is kept for assembling
   sign-client.py result --response FILE.b64
       prints "MAJOR MINOR MESSAGE" of a SignResponse (one line) and writes nothing
   sign-client.py assemble --state DIR --response FILE.b64 --out FILE [--chain-out FILE.pem]
@@ -360,7 +365,7 @@ def build_request(a, task_type, tbs, sig_id, ades_obj, request_id):
                            nsmap={"csig": NS["csig"], "saml": NS["saml"]}, Version=a.version)
     etree.SubElement(ext, q("csig", "RequestTime")).text = now_utc(-a.age)
     cond = etree.SubElement(ext, q("saml", "Conditions"), NotBefore=now_utc(-a.age - 30),
-                            NotOnOrAfter=now_utc(-a.age + 300))
+                            NotOnOrAfter=now_utc(-a.age + getattr(a, "valid_for", 300)))
     ar = etree.SubElement(cond, q("saml", "AudienceRestriction"))
     etree.SubElement(ar, q("saml", "Audience")).text = a.return_url
     if a.signer:
@@ -392,7 +397,8 @@ def build_request(a, task_type, tbs, sig_id, ades_obj, request_id):
         etree.SubElement(ao, q("csig", "SignatureId")).text = sig_id
         etree.SubElement(ao, q("csig", "AdESObjectBytes")).text = b64(ades_obj)
     if not a.unsigned:
-        sign_enveloped(root, oi, load_key(a.sign_key or a.key), open(a.cert, "rb").read())
+        key = getattr(a, "key_obj", None) or load_key(a.sign_key or a.key)
+        sign_enveloped(root, oi, key, open(a.cert, "rb").read())
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 
@@ -415,6 +421,21 @@ def cmd_prepare(a):
     open(os.path.join(a.state, "request.b64"), "w").write(b64(xml))
     json.dump(state, open(os.path.join(a.state, "state.json"), "w"))
     print(request_id)
+
+
+def cmd_prepare_batch(a):
+    """One document, N requests: the key is loaded once; each request gets its own RequestID
+    and its own ToBeSignedBytes (the XAdES SigningTime and ids are per request)."""
+    if a.count < 1:
+        die("--count must be at least 1")
+    doc = open(a.doc, "rb").read()
+    a.unsigned, a.sign_key, a.key_obj = False, None, load_key(a.key)
+    with open(a.out + ".tmp", "w") as out:
+        for _ in range(a.count):
+            request_id = uuid.uuid4().hex + uuid.uuid4().hex[:8]
+            tbs, sig_id, obj = xml_prepare(doc, {"type": "xml", "request_id": request_id, "sig_alg": a.sig_alg})
+            out.write(b64(build_request(a, "XML", tbs, sig_id, obj, request_id)) + "\n")
+    os.replace(a.out + ".tmp", a.out)
 
 
 def parse_response(path):
@@ -478,6 +499,20 @@ def cmd_pdf_ranges(a):
     open(a.cms, "wb").write(der)
 
 
+def request_options(p):
+    """The options that shape a SignRequest (prepare and prepare-batch)."""
+    p.add_argument("--signer", action="append", default=[])
+    p.add_argument("--sign-message", default=None)
+    p.add_argument("--must-show", action="store_true")
+    p.add_argument("--loa", default="http://id.elegnamnden.se/loa/1.0/loa4")
+    p.add_argument("--cert-type", default="PKC")
+    p.add_argument("--sig-alg", default=RSA_SHA256,
+                   help="URI, or rsa-sha256 / ecdsa-sha256 for the xmldsig-more URIs")
+    p.add_argument("--age", type=int, default=0, help="RequestTime this many seconds ago")
+    p.add_argument("--version", default="1.5")
+    p.add_argument("--no-cert-attrs", action="store_true")
+
+
 def main():
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -488,18 +523,16 @@ def main():
     p.add_argument("--type", choices=("xml", "pdf"), required=True)
     for opt in ("--doc", "--state", "--key", "--cert", "--requester", "--service", "--idp", "--return-url"):
         p.add_argument(opt, required=True)
-    p.add_argument("--signer", action="append", default=[])
-    p.add_argument("--sign-message", default=None)
-    p.add_argument("--must-show", action="store_true")
-    p.add_argument("--loa", default="http://id.elegnamnden.se/loa/1.0/loa4")
-    p.add_argument("--cert-type", default="PKC")
-    p.add_argument("--sig-alg", default=RSA_SHA256)
     p.add_argument("--request-id", default=None)
-    p.add_argument("--age", type=int, default=0, help="RequestTime this many seconds ago")
-    p.add_argument("--version", default="1.5")
     p.add_argument("--unsigned", action="store_true")
     p.add_argument("--sign-key", default=None, help="sign with this key instead (a wrong key)")
-    p.add_argument("--no-cert-attrs", action="store_true")
+    request_options(p)
+    p = sub.add_parser("prepare-batch")
+    for opt in ("--doc", "--out", "--key", "--cert", "--requester", "--service", "--idp", "--return-url"):
+        p.add_argument(opt, required=True)
+    p.add_argument("--count", type=int, required=True)
+    p.add_argument("--valid-for", type=int, default=300, help="NotOnOrAfter this many seconds ahead")
+    request_options(p)
     p = sub.add_parser("result")
     p.add_argument("--response", required=True)
     p = sub.add_parser("assemble")
@@ -512,10 +545,14 @@ def main():
     p.add_argument("--content", required=True)
     p.add_argument("--cms", required=True)
     a = ap.parse_args()
+    if getattr(a, "sig_alg", "").lower() in ("rsa-sha256", "ecdsa-sha256"):
+        a.sig_alg = "http://www.w3.org/2001/04/xmldsig-more#" + a.sig_alg.lower()
     if a.cmd == "mkpdf":
         mkpdf(a.out, a.text)
     elif a.cmd == "prepare":
         cmd_prepare(a)
+    elif a.cmd == "prepare-batch":
+        cmd_prepare_batch(a)
     elif a.cmd == "result":
         cmd_result(a)
     elif a.cmd == "assemble":
