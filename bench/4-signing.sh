@@ -3,8 +3,10 @@
 # an API client with an RSA-2048 seal key in the HSM) for CAdES-B of a 1 KB document and for a
 # hash-only request; RFC 3161 timestamps (POST /tsa, RSA-2048 TSA key); XAdES-B of a 4 KB XML
 # and PAdES-B of a 1 MB PDF when this build's seal API accepts those formats; federated signing
-# transactions when POST /sign/request exists. A row whose feature is missing says so (note).
+# transactions (SignRequest → card login → SignResponse) with an RSA-2048 and a P-256 signer key,
+# at EFOS_BENCH_FED_CONCURRENCY (4). A row whose feature is missing says so (note).
 . "$EFOS_TOP/bench/lib-bench.sh"
+. "$EFOS_BENCH_LIB" --lib   # bench_limit
 bench_env_up || { echo "note signing skipped: the benchmark efosd could not be set up"; exit 1; }
 BENCH_LOAD_SECONDS=$(bench_short_seconds)
 C=${EFOS_BENCH_SIGN_CONCURRENCY:-16}
@@ -102,8 +104,8 @@ fi
 PY=python3
 [ -x /usr/bin/python3 ] && PY=/usr/bin/python3
 FC=${EFOS_BENCH_FED_CONCURRENCY:-4}
-fed_row() {   # fed_row CASE SIG-ALG LIMIT DETAILS
-	local case=$1 alg=$2 lim=$3 details=$4 n line before after
+fed_row() {   # fed_row CASE SIG-ALG LIMIT RSA-OPS DETAILS
+	local case=$1 alg=$2 lim=$3 ops=$4 details=$5 n line before after ceiling
 	n=$(awk -v s="$BENCH_LOAD_SECONDS" -v w="$(bench_warmup)" -v r="${EFOS_BENCH_FED_MAXRATE:-60}" -v c="$FC" \
 		'BEGIN { printf "%d", (s + w) * r + 2 * c }')
 	if ! $PY "$EFOS_TOP/tests/peers/tools/sign-client.py" prepare-batch --count "$n" --out "$W/fed-$case.txt" \
@@ -123,9 +125,13 @@ fed_row() {   # fed_row CASE SIG-ALG LIMIT DETAILS
 		echo "note signing federated $case: the load generator failed: $(head -3 "$W/fed-$case.lerr" | tr '\n' ' ' | cut -c1-300)"
 		status=1; return
 	fi
+	# the HSM's ceiling for this transaction: the limit divided by its RSA-2048 private-key operations
+	# (key generation, the P-256 operations and the TLS handshakes not counted: it is an upper bound)
+	ceiling=$(awk -v l="$(bench_limit "$lim")" -v n="$ops" 'BEGIN { if (l > 0) printf "%.0f", l / n }')
 	echo "result bench=signing case=$case value=$(bench_field "$line" ops_per_s) unit=transactions/s limit=$lim" \
 		"p50_ms=$(bench_field "$line" p50_ms) p99_ms=$(bench_field "$line" p99_ms) errors=$(bench_field "$line" errors)" \
-		"ok=$(bench_field "$line" ok) exhausted=$(bench_field "$line" exhausted) concurrency=$FC $details"
+		"ok=$(bench_field "$line" ok) exhausted=$(bench_field "$line" exhausted) concurrency=$FC $details" \
+		"${ceiling:+hsm_ceiling=limit/$ops=$ceiling/s of_ceiling=$(awk -v v="$(bench_field "$line" ops_per_s)" -v c="$ceiling" 'BEGIN { printf "%.1f%%", 100 * v / c }')}"
 	[ "$(bench_field "$line" errors)" = 0 ] || echo "note signing federated $case: errors: $(head -2 "$W/fed-$case.lerr" | tr '\n' ' ' | cut -c1-300)"
 	# efosd destroys each per-request signing key when its transaction ends: none may be left
 	after=$(fed_keys)
@@ -141,6 +147,7 @@ fed_keys() {   # the number of efos-sig-* objects in the HSM token (empty when i
 	local objs
 	objs=$(EFOS_P11_PIN=$EFOS_TEST_HSM_PIN pkcs11-tool --module "$EFOS_TEST_HSM_MODULE" --token-label "${EFOS_TEST_HSM_TOKEN#pkcs11:token=}" \
 		--login --pin env:EFOS_P11_PIN -O 2>/dev/null) || return 0
+	printf '%s' "$objs" | grep -q 'label: *probe' || return 0   # not the listing of the efosd token
 	printf '%s\n' "$objs" | grep -c 'label: *efos-sig-'
 }
 code=$(curl -s -o "$W/fed.out" -w '%{http_code}' --max-time 10 --cacert "$T_TLS/ca.crt" -X POST "$T_URL/sign/request")
@@ -155,9 +162,9 @@ elif ! $PY -c 'import lxml, asn1crypto, cryptography' 2>/dev/null; then
 	echo "note signing federated transactions skipped: the requester needs python3-lxml, python3-asn1crypto, python3-cryptography"
 	status=1
 else
-	fed_row federated_RSA-2048 rsa-sha256 RSA2048_T2 \
+	fed_row federated_RSA-2048 rsa-sha256 RSA2048_T2 7 \
 		"hsm_work=1_RSA-2048_keygen+6_RSA-2048_signatures+1_RSA-2048_decryption+1_P-256_CA_signature+1_P-256_card_signature"
-	fed_row federated_P-256 ecdsa-sha256 RSA2048_T2 \
+	fed_row federated_P-256 ecdsa-sha256 RSA2048_T2 6 \
 		"hsm_work=1_P-256_keygen+1_P-256_signature+5_RSA-2048_signatures+1_RSA-2048_decryption+1_P-256_CA_signature+1_P-256_card_signature"
 	echo "note signing federated: one transaction = POST /sign/request (requester's SignRequest: XML document, signature checked, AuthnRequest signed) → POST /idp/sso/post → card login (new mTLS handshake, card key P-256 in SoftHSM) → sign-message page accepted → SAMLResponse to /sign/acs (assertion decrypted and checked, SAD checked, a fresh key pair generated in the HSM, signer certificate issued, the document's SignedInfo signed, SignResponse signed, key destroyed) → the page with EidSignResponse (counted only when ResultMajor is Success); concurrency $FC (EFOS_BENCH_FED_CONCURRENCY); the P-256 case asks for ecdsa-sha256, so the per-request key is EC and its generation cheap"
 fi
