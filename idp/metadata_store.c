@@ -1127,6 +1127,7 @@ struct idp_md_store {
 	pthread_mutex_t stop_lock;
 	pthread_cond_t stop_cond;
 	bool stopping, thread_started;
+	bool wake;                      /* idp_md_store_wake: run a round now (under stop_lock) */
 	pthread_t thread;
 };
 
@@ -1164,7 +1165,10 @@ static void grace_period(struct idp_md_store *st)
 	}
 }
 
-static void publish(struct idp_md_store *st)
+/* Builds and swaps in a new index; round_t0 is when the refresh round that changed something
+ * started (mono_s), or < 0 outside a round: the log line then gives how long it took from the
+ * start of the round until the new index serves (docs/idp-metadata.md, bench/6-metadata.sh). */
+static void publish(struct idp_md_store *st, double round_t0)
 {
 	struct idp_md_batch *batches[2 * EFOS_CFG_MAX_LIST];
 	size_t nb = 0, dups = 0, total = 0;
@@ -1182,10 +1186,17 @@ static void publish(struct idp_md_store *st)
 		grace_period(st);
 		idp_md_release(old);
 	}
-	char kv[160];
-	snprintf(kv, sizeof kv, "\"event\":\"sp_metadata.index\",\"entities\":%zu,\"duplicates\":%zu", s->n, dups);
-	log_write(LOG_LVL_INFO, kv, "SP metadata: %zu service providers indexed%s", s->n,
-		  dups ? " (entityIDs found in several sources: the first source wins)" : "");
+	char kv[200], took[80] = "";
+	if (round_t0 >= 0) {
+		double secs = mono_s() - round_t0;
+		snprintf(kv, sizeof kv, "\"event\":\"sp_metadata.index\",\"entities\":%zu,\"duplicates\":%zu,"
+			 "\"seconds\":%.3f", s->n, dups, secs);
+		snprintf(took, sizeof took, ", serving %.3f s after the refresh started", secs);
+	} else {
+		snprintf(kv, sizeof kv, "\"event\":\"sp_metadata.index\",\"entities\":%zu,\"duplicates\":%zu", s->n, dups);
+	}
+	log_write(LOG_LVL_INFO, kv, "SP metadata: %zu service providers indexed%s%s", s->n,
+		  dups ? " (entityIDs found in several sources: the first source wins)" : "", took);
 	(void)total;
 }
 
@@ -1324,19 +1335,24 @@ static int fetch(const char *url, size_t max, long timeout_s, char **buf, size_t
 	return 0;
 }
 
-static void log_loaded(const char *what, const struct source *s, size_t skipped)
+/* fetch_s: seconds the download took (< 0: not downloaded); parse_s: parsing, signature check and
+ * indexing of this source. */
+static void log_loaded(const char *what, const struct source *s, size_t skipped, double fetch_s, double parse_s)
 {
-	char kv[600], esc[400], vu[32] = "";
+	char kv[700], esc[400], vu[32] = "", fetched[48] = "";
 	json_escape(esc, sizeof esc, s->where);
 	if (s->batch->valid_until != 0) {
 		struct tm tm;
 		gmtime_r(&s->batch->valid_until, &tm);
 		strftime(vu, sizeof vu, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	}
+	if (fetch_s >= 0)
+		snprintf(fetched, sizeof fetched, ",\"download_seconds\":%.3f", fetch_s);
 	snprintf(kv, sizeof kv, "\"event\":\"sp_metadata.loaded\",\"source\":\"%s\",\"from\":\"%s\",\"entities\":%zu,"
-		 "\"skipped\":%zu,\"valid_until\":\"%s\"", esc, what, s->batch->n, skipped, vu);
-	log_write(LOG_LVL_INFO, kv, "SP metadata %s loaded from %s: %zu service providers, %zu entities skipped", s->where,
-		  what, s->batch->n, skipped);
+		 "\"skipped\":%zu,\"valid_until\":\"%s\",\"seconds\":%.3f%s", esc, what, s->batch->n, skipped, vu, parse_s,
+		 fetched);
+	log_write(LOG_LVL_INFO, kv, "SP metadata %s loaded from %s: %zu service providers, %zu entities skipped, "
+		  "verified and indexed in %.3f s", s->where, what, s->batch->n, skipped, parse_s);
 }
 
 static void log_refused(const struct source *s, const efos_err *e)
@@ -1354,7 +1370,8 @@ static void log_refused(const struct source *s, const efos_err *e)
 }
 
 /* Parses buf for source s and installs it. Returns 1 when installed, 0 when unchanged, -1 refused. */
-static int install(struct idp_md_store *st, struct source *s, const char *buf, size_t len, const char *what, efos_err *e)
+static int install(struct idp_md_store *st, struct source *s, const char *buf, size_t len, const char *what,
+		   double fetch_s, efos_err *e)
 {
 	if (s->batch != NULL && s->kind == SRC_FEED) {
 		unsigned char md[32];
@@ -1373,11 +1390,12 @@ static int install(struct idp_md_store *st, struct source *s, const char *buf, s
 	};
 	struct idp_md_batch *b = NULL;
 	size_t skipped = 0;
+	double t0 = mono_s();
 	if (idp_md_parse(buf, len, &o, &b, &skipped, e) != 0)
 		return -1;
 	batch_unref(s->batch);
 	s->batch = b;
-	log_loaded(what, s, skipped);
+	log_loaded(what, s, skipped, fetch_s, mono_s() - t0);
 	return 1;
 }
 
@@ -1387,6 +1405,7 @@ void idp_md_store_refresh(struct idp_md_store *st)
 	bool changed = false;
 	time_t now = time(NULL);
 	pthread_mutex_lock(&st->refresh_lock);
+	double t_round = mono_s();
 	for (size_t i = 0; i < st->nsrc; i++) {
 		struct source *s = &st->src[i];
 		efos_err e = { 0 };
@@ -1402,7 +1421,7 @@ void idp_md_store_refresh(struct idp_md_store *st)
 			    sb.st_size == s->size)
 				continue;
 			if (read_file(s->where, st->max_bytes, &buf, &len, &e) == 0) {
-				int r = install(st, s, buf, len, "file", &e);
+				int r = install(st, s, buf, len, "file", -1, &e);
 				if (r < 0)
 					log_refused(s, &e);
 				changed |= r > 0;
@@ -1412,8 +1431,9 @@ void idp_md_store_refresh(struct idp_md_store *st)
 			s->mtime = sb.st_mtim;
 			s->size = sb.st_size;
 		} else if (s->kind == SRC_FEED) {
+			double tf = mono_s();
 			if (fetch(s->where, st->max_bytes, st->fetch_timeout_s, &buf, &len, &e) == 0) {
-				int r = install(st, s, buf, len, "download", &e);
+				int r = install(st, s, buf, len, "download", mono_s() - tf, &e);
 				if (r < 0)
 					log_refused(s, &e);
 				if (r > 0 && s->cache_path != NULL && write_file_atomic(s->cache_path, buf, len) != 0)
@@ -1435,7 +1455,10 @@ void idp_md_store_refresh(struct idp_md_store *st)
 		}
 	}
 	if (changed)
-		publish(st);
+		publish(st, t_round);
+	else
+		log_debug("SP metadata: refresh round of %zu sources in %.3f s: nothing changed", st->nsrc,
+			  mono_s() - t_round);
 	atomic_fetch_add(&st->rounds, 1);
 	pthread_mutex_unlock(&st->refresh_lock);
 }
@@ -1465,12 +1488,12 @@ int idp_md_store_add_document(struct idp_md_store *st, const char *source, const
 		}
 		st->nsrc++;
 	}
-	int r = install(st, s, xml, len, "local document", e);
+	int r = install(st, s, xml, len, "local document", -1, e);
 	if (r < 0) {
 		efos_wrap(e, "SP metadata %s", source);
 		goto out;
 	}
-	publish(st);
+	publish(st, -1);
 	rc = 0;
 out:
 	pthread_mutex_unlock(&st->refresh_lock);
@@ -1492,18 +1515,30 @@ static void *refresh_thread(void *arg)
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_sec += st->refresh_s;
-			while (!st->stopping && pthread_cond_timedwait(&st->stop_cond, &st->stop_lock, &ts) == 0)
+			while (!st->stopping && !st->wake &&
+			       pthread_cond_timedwait(&st->stop_cond, &st->stop_lock, &ts) == 0)
 				;
 			if (st->stopping)
 				break;
 		}
 		first = false;
+		st->wake = false;   /* this round serves every wake-up asked for until now */
 		pthread_mutex_unlock(&st->stop_lock);
 		idp_md_store_refresh(st);
 		pthread_mutex_lock(&st->stop_lock);
 	}
 	pthread_mutex_unlock(&st->stop_lock);
 	return NULL;
+}
+
+void idp_md_store_wake(struct idp_md_store *st)
+{
+	if (st == NULL)
+		return;
+	pthread_mutex_lock(&st->stop_lock);
+	st->wake = true;
+	pthread_cond_broadcast(&st->stop_cond);
+	pthread_mutex_unlock(&st->stop_lock);
 }
 
 static char *cache_name(const char *dir, const char *url)
@@ -1588,7 +1623,7 @@ int idp_md_store_start(const struct efos_config *cfg, struct idp_md_store **out,
 			efos_wrap(e, "idp.sp_metadata_files");
 			goto fail;
 		}
-		int r = install(st, s, buf, len, "file", e);
+		int r = install(st, s, buf, len, "file", -1, e);
 		free(buf);
 		if (r < 0) {
 			e->code = EFOS_E_CONFIG;
@@ -1615,13 +1650,13 @@ int idp_md_store_start(const struct efos_config *cfg, struct idp_md_store **out,
 		efos_err e2 = { 0 };
 		if (s->cache_path != NULL && access(s->cache_path, R_OK) == 0) {
 			if (read_file(s->cache_path, st->max_bytes, &buf, &len, &e2) != 0 ||
-			    install(st, s, buf, len, "last good copy", &e2) < 0)
+			    install(st, s, buf, len, "last good copy", -1, &e2) < 0)
 				log_warn("SP metadata %s: the last good copy %s is not usable: %s", url, s->cache_path, e2.msg);
 			free(buf);
 		}
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	publish(st);
+	publish(st, -1);
 	if (pthread_create(&st->thread, NULL, refresh_thread, st) != 0) {
 		efos_fail(e, EFOS_E_INTERNAL, "cannot start the SP metadata refresh thread");
 		goto fail;

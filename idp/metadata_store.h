@@ -151,6 +151,12 @@ void idp_md_store_stop(struct idp_md_store *st);
 /* Runs one refresh round now, in the caller's thread (tests; the thread does it periodically). */
 void idp_md_store_refresh(struct idp_md_store *st);
 
+/* Asks the refresh thread for a round now instead of at the next idp.metadata_refresh (efosd
+ * does it on SIGHUP: an operator who replaced a local file or knows a feed changed). Returns at
+ * once; the round logs what it loaded and, when the index changed, how many seconds after its
+ * start the new index served (event sp_metadata.index). Safe from any thread; NULL: nothing. */
+void idp_md_store_wake(struct idp_md_store *st);
+
 /* The current snapshot with a reference held; never NULL (possibly empty). */
 const struct idp_md_snapshot *idp_md_acquire(struct idp_md_store *st);
 void idp_md_release(const struct idp_md_snapshot *s);
