@@ -45,6 +45,7 @@
 #define MAX_URL 2048
 #define MAX_WARNINGS_PER_DOC 20
 #define TRIM_AFTER_BYTES (1u << 20)   /* documents from which the freed parse memory goes back to the OS */
+#define OLD_SNAPSHOT_WAIT_MS 2000     /* publish: how long to wait for readers of the old index */
 
 /* ---- arena: every string and array of a batch, freed at once ------------------------------- */
 
@@ -1124,6 +1125,7 @@ struct idp_md_store {
 
 	pthread_mutex_t refresh_lock;   /* one refresh round at a time */
 	atomic_ulong rounds;
+	bool trim_after_publish;        /* a large document replaced a batch (under refresh_lock) */
 	pthread_mutex_t stop_lock;
 	pthread_cond_t stop_cond;
 	bool stopping, thread_started;
@@ -1184,7 +1186,20 @@ static void publish(struct idp_md_store *st, double round_t0)
 	struct idp_md_snapshot *old = atomic_exchange(&st->current, s);
 	if (old != NULL) {
 		grace_period(st);
+		/* Requests in flight hold the old snapshot for a few milliseconds; wait for them (at most
+		 * OLD_SNAPSHOT_WAIT_MS) so the old one is freed here and not by the last login that
+		 * releases it: freeing 10,000 SPs (their keys) takes tens of ms, and the trim below
+		 * must come after it. A reader slower than that frees it itself. */
+		for (int i = 0; i < OLD_SNAPSHOT_WAIT_MS && atomic_load(&old->refs) > 1; i++)
+			usleep(1000);
 		idp_md_release(old);
+	}
+	/* The batch a large document replaced (≈ 20 MB for 10,000 SPs) was freed just now, after
+	 * idp_md_parse's own trim: without this it stayed in glibc's free lists, and efosd's RSS after
+	 * each refresh was that much above the RSS after the first load (bench/6-metadata.sh). */
+	if (st->trim_after_publish) {
+		st->trim_after_publish = false;
+		malloc_trim(0);
 	}
 	char kv[200], took[80] = "";
 	if (round_t0 >= 0) {
@@ -1393,6 +1408,8 @@ static int install(struct idp_md_store *st, struct source *s, const char *buf, s
 	double t0 = mono_s();
 	if (idp_md_parse(buf, len, &o, &b, &skipped, e) != 0)
 		return -1;
+	if (s->batch != NULL && len >= TRIM_AFTER_BYTES)
+		st->trim_after_publish = true;
 	batch_unref(s->batch);
 	s->batch = b;
 	log_loaded(what, s, skipped, fetch_s, mono_s() - t0);
