@@ -1125,6 +1125,9 @@ struct idp_md_store {
 
 	pthread_mutex_t refresh_lock;   /* one refresh round at a time */
 	atomic_ulong rounds;
+	atomic_ulong refused;
+	_Atomic time_t last_round, last_index;
+	_Atomic uint64_t last_index_us;   /* seconds of the round that built the index, in µs */
 	bool trim_after_publish;        /* a large document replaced a batch (under refresh_lock) */
 	pthread_mutex_t stop_lock;
 	pthread_cond_t stop_cond;
@@ -1202,6 +1205,8 @@ static void publish(struct idp_md_store *st, double round_t0)
 		malloc_trim(0);
 	}
 	char kv[200], took[80] = "";
+	atomic_store(&st->last_index, time(NULL));
+	atomic_store(&st->last_index_us, round_t0 >= 0 ? (uint64_t)((mono_s() - round_t0) * 1e6) : 0);
 	if (round_t0 >= 0) {
 		double secs = mono_s() - round_t0;
 		snprintf(kv, sizeof kv, "\"event\":\"sp_metadata.index\",\"entities\":%zu,\"duplicates\":%zu,"
@@ -1370,8 +1375,9 @@ static void log_loaded(const char *what, const struct source *s, size_t skipped,
 		  "verified and indexed in %.3f s", s->where, what, s->batch->n, skipped, parse_s);
 }
 
-static void log_refused(const struct source *s, const efos_err *e)
+static void log_refused(struct idp_md_store *st, const struct source *s, const efos_err *e)
 {
+	atomic_fetch_add(&st->refused, 1);
 	char kv[1024], esc[400], msg[400];
 	json_escape(esc, sizeof esc, s->where);
 	json_escape(msg, sizeof msg, e->msg);
@@ -1440,10 +1446,10 @@ void idp_md_store_refresh(struct idp_md_store *st)
 			if (read_file(s->where, st->max_bytes, &buf, &len, &e) == 0) {
 				int r = install(st, s, buf, len, "file", -1, &e);
 				if (r < 0)
-					log_refused(s, &e);
+					log_refused(st, s, &e);
 				changed |= r > 0;
 			} else {
-				log_refused(s, &e);
+				log_refused(st, s, &e);
 			}
 			s->mtime = sb.st_mtim;
 			s->size = sb.st_size;
@@ -1452,13 +1458,13 @@ void idp_md_store_refresh(struct idp_md_store *st)
 			if (fetch(s->where, st->max_bytes, st->fetch_timeout_s, &buf, &len, &e) == 0) {
 				int r = install(st, s, buf, len, "download", mono_s() - tf, &e);
 				if (r < 0)
-					log_refused(s, &e);
+					log_refused(st, s, &e);
 				if (r > 0 && s->cache_path != NULL && write_file_atomic(s->cache_path, buf, len) != 0)
 					log_warn("SP metadata %s: cannot write the last good copy %s: %s", s->where,
 						 s->cache_path, strerror(errno));
 				changed |= r > 0;
 			} else {
-				log_refused(s, &e);
+				log_refused(st, s, &e);
 			}
 		}
 		free(buf);
@@ -1476,6 +1482,7 @@ void idp_md_store_refresh(struct idp_md_store *st)
 	else
 		log_debug("SP metadata: refresh round of %zu sources in %.3f s: nothing changed", st->nsrc,
 			  mono_s() - t_round);
+	atomic_store(&st->last_round, time(NULL));
 	atomic_fetch_add(&st->rounds, 1);
 	pthread_mutex_unlock(&st->refresh_lock);
 }
@@ -1520,6 +1527,21 @@ out:
 unsigned long idp_md_store_rounds(struct idp_md_store *st)
 {
 	return atomic_load(&st->rounds);
+}
+
+void idp_md_store_get_stats(struct idp_md_store *st, struct idp_md_store_stats *out)
+{
+	memset(out, 0, sizeof *out);
+	if (st == NULL)
+		return;
+	out->rounds = atomic_load(&st->rounds);
+	out->refused = atomic_load(&st->refused);
+	out->last_round = atomic_load(&st->last_round);
+	out->last_index = atomic_load(&st->last_index);
+	out->last_index_seconds = (double)atomic_load(&st->last_index_us) / 1e6;
+	const struct idp_md_snapshot *s = idp_md_acquire(st);
+	out->entities = idp_md_snapshot_count(s);
+	idp_md_release(s);
 }
 
 static void *refresh_thread(void *arg)

@@ -172,4 +172,15 @@ int idp_md_store_add_document(struct idp_md_store *st, const char *source, const
 /* Number of refresh rounds completed (tests wait on it). */
 unsigned long idp_md_store_rounds(struct idp_md_store *st);
 
+/* What /metrics shows of the store (efos_sp_metadata_*, docs/idp-metadata.md). */
+struct idp_md_store_stats {
+	unsigned long rounds;          /* refresh rounds completed */
+	unsigned long refused;         /* documents refused (bad signature, expired, download failed...) */
+	size_t entities;               /* SPs in the index that serves */
+	time_t last_round;             /* end of the last round (0: none yet) */
+	time_t last_index;             /* when the index that serves was swapped in */
+	double last_index_seconds;     /* from the start of that round until it served (0: built at start) */
+};
+void idp_md_store_get_stats(struct idp_md_store *st, struct idp_md_store_stats *out);
+
 #endif

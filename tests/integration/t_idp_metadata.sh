@@ -175,6 +175,13 @@ expect_eq "no download between start and SIGHUP (idp.metadata_refresh = 1h)" "$n
 grep -qF '"event":"sp_metadata.refresh_requested"' "$T_LOG" && efosd_alive && ok "SIGHUP is logged and efosd keeps running" ||
 	fail "SIGHUP is logged and efosd keeps running"
 expect_eq "/healthz is 200 after the refresh" "$(http_code "$T_URL/healthz")" 200
+m=$(curl -s --max-time 10 --cacert "$T_TLS/ca.crt" "$T_URL/metrics")
+expect_eq "/metrics: efos_sp_metadata_entities" "$(printf '%s\n' "$m" | sed -n 's/^efos_sp_metadata_entities //p')" 1
+rounds=$(printf '%s\n' "$m" | sed -n 's/^efos_sp_metadata_refresh_rounds_total //p')
+built=$(printf '%s\n' "$m" | sed -n 's/^efos_sp_metadata_index_timestamp_seconds //p')
+if [ "${rounds:-0}" -ge 2 ] && [ "${built:-0}" -ge "$(($(date +%s) - 60))" ]; then
+	ok "/metrics: the rounds (start + SIGHUP: $rounds) and when the index was swapped in"
+else fail "/metrics: efos_sp_metadata_refresh_rounds_total and _index_timestamp_seconds" "$(printf '%s\n' "$m" | grep sp_metadata)"; fi
 
 efosd_stop
 expect_eq "efosd stops cleanly" "$T_EXIT" 0

@@ -561,6 +561,16 @@ static void test_store_last_good(void **state)
 	assert_true(idp_md_store_rounds(st) > before);
 	assert_true(lookup(st, "https://sp1.example.se/sp", acs, sizeof acs));
 	assert_string_equal(acs, "https://woken.example.se/acs");
+	struct idp_md_store_stats stats;
+	idp_md_store_get_stats(st, &stats);
+	const struct idp_md_snapshot *cur = idp_md_acquire(st);
+	assert_int_equal(stats.entities, idp_md_snapshot_count(cur));
+	idp_md_release(cur);
+	assert_true(stats.entities >= 2);             /* the feed's SPs and the local file's */
+	assert_int_equal(stats.rounds, idp_md_store_rounds(st));
+	assert_true(stats.refused >= 3);              /* expired, tampered, 503 above */
+	assert_true(stats.last_index_seconds > 0);    /* built by a round, timed from its start */
+	assert_true(stats.last_index >= time(NULL) - 60 && stats.last_round >= stats.last_index);
 	/* and the thread goes back to waiting: no further round without a reason */
 	before = idp_md_store_rounds(st);
 	usleep(300000);
