@@ -1422,7 +1422,8 @@ static int install(struct idp_md_store *st, struct source *s, const char *buf, s
 	return 1;
 }
 
-/* One round over every source; republishes when anything changed. */
+/* One round over every source; republishes when anything changed (a new feed document at once,
+ * before its last good copy is written). */
 void idp_md_store_refresh(struct idp_md_store *st)
 {
 	bool changed = false;
@@ -1459,10 +1460,15 @@ void idp_md_store_refresh(struct idp_md_store *st)
 				int r = install(st, s, buf, len, "download", mono_s() - tf, &e);
 				if (r < 0)
 					log_refused(st, s, &e);
+				if (r > 0) {
+					/* serve it first (with whatever else changed so far), then write the
+					 * last good copy: its fsync of tens of MB need not delay the logins */
+					publish(st, t_round);
+					changed = false;
+				}
 				if (r > 0 && s->cache_path != NULL && write_file_atomic(s->cache_path, buf, len) != 0)
 					log_warn("SP metadata %s: cannot write the last good copy %s: %s", s->where,
 						 s->cache_path, strerror(errno));
-				changed |= r > 0;
 			} else {
 				log_refused(st, s, &e);
 			}
