@@ -12,7 +12,10 @@
  * The client key may live in a PKCS#11 token (--key-uri, through hsm/'s OpenSSL bridge), so a
  * SoftHSM "card" signs the TLS handshake as a real card would, and its cost is part of the row.
  *
- * Prints one line: ops_per_s p50_ms p99_ms ok errors seconds exhausted (requests ran out). */
+ * Prints one line: ops_per_s p50_ms p99_ms ok errors seconds exhausted (requests ran out).
+ * --timeline FILE also writes, per 0.1 s from the start (warm-up included), the wall-clock time
+ * (Unix seconds) and the operations that ended then, ok and failed: the metadata row reads the
+ * login rate inside the window of a refresh from it. */
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -39,7 +42,7 @@
 
 static struct {
 	const char *url, *urls_file, *method, *body_file, *ctype, *cacert, *cert, *key, *key_uri, *module;
-	const char *pin_env, *cookie, *expect, *fresh_origin, *sign_requests;
+	const char *pin_env, *cookie, *expect, *fresh_origin, *sign_requests, *timeline;
 	const char *hdrs[MAX_HDRS];
 	int n_hdrs, concurrency, follow;
 	double duration, warmup;
@@ -57,6 +60,34 @@ static double t_start, t_count, t_end;
 static atomic_int exhausted;
 static atomic_long errors_reported;
 static pthread_mutex_t err_lock = PTHREAD_MUTEX_INITIALIZER;
+
+#define TL_SLICE 0.1
+static atomic_long *tl_ok, *tl_err;   /* --timeline: per slice since t_start */
+static size_t tl_n;
+static double tl_wall0;               /* the wall clock at t_start */
+
+static void tl_count(double t1, bool ok)
+{
+	if (tl_ok == NULL || t1 < t_start)
+		return;
+	size_t i = (size_t)((t1 - t_start) / TL_SLICE);
+	if (i < tl_n)
+		atomic_fetch_add_explicit(ok ? &tl_ok[i] : &tl_err[i], 1, memory_order_relaxed);
+}
+
+static int tl_write(const char *path)
+{
+	FILE *f = fopen(path, "w");
+	if (f == NULL)
+		return -1;
+	size_t last = 0;
+	for (size_t i = 0; i < tl_n; i++)
+		if (atomic_load(&tl_ok[i]) || atomic_load(&tl_err[i]))
+			last = i + 1;
+	for (size_t i = 0; i < last; i++)
+		fprintf(f, "%.3f %ld %ld\n", tl_wall0 + i * TL_SLICE, atomic_load(&tl_ok[i]), atomic_load(&tl_err[i]));
+	return fclose(f);
+}
 
 struct thread_res {
 	uint32_t *lat_us;
@@ -750,6 +781,7 @@ static void *worker_main(void *arg)
 		}
 		int rc = fb != NULL ? fedsign_op(w, fb, u) : one_op(w, u);
 		double t1 = now_s();
+		tl_count(t1, rc == 0);
 		if (t0 < t_count)
 			continue;
 		if (rc != 0) {
@@ -887,14 +919,15 @@ static void usage(void)
 		"usage: loadgen (--url URL | --urls FILE) [--method M --body FILE --content-type T] [--header 'K: V']...\n"
 		"         [--cookie 'n=v'] [--cacert F] [--cert F (--key F | --key-uri URI --module SO)]\n"
 		"         [--fresh-tls HOST:PORT] [--follow N] [--expect STRING] [--sign-requests FILE]\n"
-		"         [--concurrency N] [--duration S] [--warmup S] [--pin-env VAR]\n"
+		"         [--concurrency N] [--duration S] [--warmup S] [--pin-env VAR] [--timeline FILE]\n"
 		"One operation = the request and up to N redirects; done when the final answer is 200 (and has STRING).\n"
 		"--urls: one start URL per line, each used once (the run ends early when they run out).\n"
 		"--fresh-tls: a new TLS connection to that origin for every operation (a full handshake).\n"
 		"--sign-requests FILE: one base64 EidSignRequest per line, each used once; an operation is a\n"
 		"  federated signing: POST --url (/sign/request), then each page's form as a browser submits it\n"
 		"  (cookies kept per operation, redirects followed up to --follow), done when the page carries an\n"
-		"  EidSignResponse whose ResultMajor is Success.\n");
+		"  EidSignResponse whose ResultMajor is Success.\n"
+		"--timeline: per 0.1 s, the wall-clock time and the operations that ended then (ok, failed).\n");
 }
 
 int main(int argc, char **argv)
@@ -907,6 +940,7 @@ int main(int argc, char **argv)
 		OPT("--cert", opt.cert) OPT("--key", opt.key) OPT("--key-uri", opt.key_uri)
 		OPT("--module", opt.module) OPT("--pin-env", opt.pin_env) OPT("--cookie", opt.cookie)
 		OPT("--expect", opt.expect) OPT("--fresh-tls", opt.fresh_origin) OPT("--sign-requests", opt.sign_requests)
+		OPT("--timeline", opt.timeline)
 #undef OPT
 		if (strcmp(a, "--header") == 0 && v && opt.n_hdrs < MAX_HDRS) { opt.hdrs[opt.n_hdrs++] = v; i++; continue; }
 		if (strcmp(a, "--concurrency") == 0 && v) { opt.concurrency = atoi(v); i++; continue; }
@@ -943,7 +977,20 @@ int main(int argc, char **argv)
 	struct worker *ws = calloc((size_t)opt.concurrency, sizeof *ws);
 	if (ws == NULL)
 		return 2;
+	if (opt.timeline != NULL) {
+		/* the ops that end after t_end (a slow last answer) get a minute of slices more */
+		tl_n = (size_t)((opt.warmup + opt.duration + 60) / TL_SLICE) + 1;
+		tl_ok = calloc(tl_n, sizeof *tl_ok);
+		tl_err = calloc(tl_n, sizeof *tl_err);
+		if (tl_ok == NULL || tl_err == NULL) {
+			fprintf(stderr, "loadgen: --timeline: out of memory\n");
+			return 2;
+		}
+	}
+	struct timespec wall;
+	clock_gettime(CLOCK_REALTIME, &wall);
 	t_start = now_s();
+	tl_wall0 = wall.tv_sec + wall.tv_nsec / 1e9;
 	t_count = t_start + opt.warmup;
 	t_end = t_count + opt.duration;
 	for (int i = 0; i < opt.concurrency; i++)
@@ -982,6 +1029,10 @@ int main(int argc, char **argv)
 		secs = opt.duration;
 	printf("ops_per_s=%.1f p50_ms=%.2f p99_ms=%.2f ok=%ld errors=%ld seconds=%.2f exhausted=%d concurrency=%d\n",
 	       ok / secs, p50, p99, ok, errs, secs, atomic_load(&exhausted), opt.concurrency);
+	if (opt.timeline != NULL && tl_write(opt.timeline) != 0)
+		fprintf(stderr, "loadgen: --timeline %s: cannot write it\n", opt.timeline);
+	free(tl_ok);
+	free(tl_err);
 	free(all);
 	free(ws);
 	SSL_CTX_free(ssl_ctx);

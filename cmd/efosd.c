@@ -1,5 +1,6 @@
 /* efosd: the EFOS daemon. Reads the configuration, opens the HSM and the database, checks the
- * schema, serves HTTPS until SIGTERM/SIGINT, then stops gracefully.
+ * schema, serves HTTPS until SIGTERM/SIGINT, then stops gracefully. SIGHUP refreshes the SP
+ * metadata (local files and federation feeds) now instead of at the next idp.metadata_refresh.
  *
  *   efosd [-c FILE] [--check-config] [--version] [--help]
  *
@@ -29,6 +30,7 @@
 #include "certs/card_api.h"
 #include "certs/enroll.h"
 #include "idp/metadata_routes.h"
+#include "idp/metadata_store.h"
 #include "signer/fedsign.h"
 #include "signer/seal_api.h"
 #include "signer/sigval_api.h"
@@ -51,7 +53,8 @@ static const char usage[] =
 	"\n"
 	"Secrets (hsm.pin_file / hsm.pin_env, db.password_file / db.password_env) are named in the\n"
 	"configuration file, never given on the command line.\n"
-	"Signals: SIGTERM or SIGINT stop the server gracefully.\n"
+	"Signals: SIGTERM or SIGINT stop the server gracefully; SIGHUP refreshes the SP metadata\n"
+	"(idp.sp_metadata_files, idp.federation_feeds) now.\n"
 	"Exit status: 0 normal stop, 1 configuration or start-up error.\n";
 
 /* The running node: everything start-up opened, closed in reverse order by node_close. */
@@ -188,14 +191,26 @@ static void node_close(struct node *n)
 		config_free(&n->cfg);
 }
 
-/* SIGTERM/SIGINT are blocked in every thread (the mask is inherited) and taken here by
- * sigwait, so no handler runs in the middle of a request. */
+/* SIGTERM/SIGINT/SIGHUP are blocked in every thread (the mask is inherited) and taken here by
+ * sigwait, so no handler runs in the middle of a request. SIGHUP wakes the SP metadata refresh
+ * thread (the round runs there, the logins go on) and waiting goes on. */
 static int wait_for_stop_signal(const sigset_t *set)
 {
 	int sig = 0;
-	while (sigwait(set, &sig) != 0)
-		;
-	return sig;
+	for (;;) {
+		if (sigwait(set, &sig) != 0)
+			continue;
+		if (sig != SIGHUP)
+			return sig;
+		struct idp_md_store *st = idp_metadata_sp_store();
+		if (st != NULL) {
+			log_write(LOG_LVL_INFO, "\"event\":\"sp_metadata.refresh_requested\"",
+				  "received SIGHUP: refreshing the SP metadata now");
+			idp_md_store_wake(st);
+		} else {
+			log_info("received SIGHUP: this node keeps no SP metadata (roles idp, signer); nothing to do");
+		}
+	}
 }
 
 int main(int argc, char **argv)
@@ -254,6 +269,7 @@ int main(int argc, char **argv)
 	sigemptyset(&stopset);
 	sigaddset(&stopset, SIGTERM);
 	sigaddset(&stopset, SIGINT);
+	sigaddset(&stopset, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stopset, NULL);
 	signal(SIGPIPE, SIG_IGN);
 

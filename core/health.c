@@ -252,6 +252,7 @@ static void handle_metrics(struct http_request *req, struct http_response *resp)
 	} else {
 		metrics_db_render(NULL, false, &b);
 	}
+	metrics_render_registered(&b);
 	if (b.oom) {
 		metrics_buf_free(&b);
 		http_resp_error(resp, 500, "out of memory");

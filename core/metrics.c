@@ -205,6 +205,27 @@ void metrics_hsm_render(const struct hsm_stats *st, bool up, struct metrics_buf 
 		st->ops, st->errors, st->recoveries, st->sessions, st->sessions_busy, up ? 1 : 0);
 }
 
+#define MAX_RENDERERS 8
+static metrics_render_fn renderers[MAX_RENDERERS];
+static size_t n_renderers;
+
+int metrics_register(metrics_render_fn fn)
+{
+	for (size_t i = 0; i < n_renderers; i++)
+		if (renderers[i] == fn)
+			return 0;
+	if (n_renderers == MAX_RENDERERS)
+		return -1;
+	renderers[n_renderers++] = fn;
+	return 0;
+}
+
+void metrics_render_registered(struct metrics_buf *b)
+{
+	for (size_t i = 0; i < n_renderers; i++)
+		renderers[i](b);
+}
+
 void metrics_db_render(const struct db_pool_stats *st, bool up, struct metrics_buf *b)
 {
 	struct db_pool_stats zero = { 0 };

@@ -32,6 +32,13 @@ void metrics_http_observe(struct metrics_http *m, int label, int status, double 
 /* efos_http_requests_total{route,status} and efos_http_request_duration_seconds. */
 void metrics_http_render(const struct metrics_http *m, struct metrics_buf *b);
 
+/* Metrics of other modules (idp/: the SP metadata index), appended to /metrics after the
+ * platform's own. Registered once at start-up, before the server serves (not thread-safe);
+ * the same function twice counts once. -1 when the table (8) is full. */
+typedef void (*metrics_render_fn)(struct metrics_buf *b);
+int metrics_register(metrics_render_fn fn);
+void metrics_render_registered(struct metrics_buf *b);
+
 /* efos_hsm_operations_total, efos_hsm_errors_total, efos_hsm_recoveries_total, efos_hsm_up,
  * efos_hsm_sessions(_busy). st NULL: no HSM configured (up 0). */
 void metrics_hsm_render(const struct hsm_stats *st, bool up, struct metrics_buf *b);

@@ -6,6 +6,7 @@
 #include "core/config.h"
 #include "core/ctx.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "idp/metadata_publish.h"
 #include "idp/metadata_routes.h"
 #include "idp/metadata_store.h"
@@ -70,6 +71,37 @@ void idp_metadata_send(struct http_request *req, struct http_response *resp, str
 	cur->xml = NULL;
 }
 
+/* efos_sp_metadata_* on /metrics: an index that stops refreshing, or shrinks, is worth an alert
+ * (docs/idp-metadata.md). Nothing when this node keeps no SP metadata. */
+static void render_sp_metadata(struct metrics_buf *b)
+{
+	if (g_store == NULL)
+		return;
+	struct idp_md_store_stats st;
+	idp_md_store_get_stats(g_store, &st);
+	metrics_buf_printf(b,
+		"# HELP efos_sp_metadata_entities Service providers in the SP metadata index that serves.\n"
+		"# TYPE efos_sp_metadata_entities gauge\n"
+		"efos_sp_metadata_entities %zu\n"
+		"# HELP efos_sp_metadata_refresh_rounds_total SP metadata refresh rounds completed.\n"
+		"# TYPE efos_sp_metadata_refresh_rounds_total counter\n"
+		"efos_sp_metadata_refresh_rounds_total %lu\n"
+		"# HELP efos_sp_metadata_refused_total SP metadata documents refused (the last good copy kept).\n"
+		"# TYPE efos_sp_metadata_refused_total counter\n"
+		"efos_sp_metadata_refused_total %lu\n"
+		"# HELP efos_sp_metadata_last_refresh_timestamp_seconds End of the last refresh round (Unix time).\n"
+		"# TYPE efos_sp_metadata_last_refresh_timestamp_seconds gauge\n"
+		"efos_sp_metadata_last_refresh_timestamp_seconds %lld\n"
+		"# HELP efos_sp_metadata_index_timestamp_seconds When the index that serves was swapped in (Unix time).\n"
+		"# TYPE efos_sp_metadata_index_timestamp_seconds gauge\n"
+		"efos_sp_metadata_index_timestamp_seconds %lld\n"
+		"# HELP efos_sp_metadata_index_build_seconds Seconds from the start of its refresh round until that index served.\n"
+		"# TYPE efos_sp_metadata_index_build_seconds gauge\n"
+		"efos_sp_metadata_index_build_seconds %.3f\n",
+		st.entities, st.rounds, st.refused, (long long)st.last_round, (long long)st.last_index,
+		st.last_index_seconds);
+}
+
 const struct http_route idp_metadata_routes[] = {
 	{ "GET", IDP_PATH_METADATA, 0, handle_idp_xml, "idp_metadata" },
 };
@@ -94,6 +126,8 @@ int idp_metadata_service_start(struct efos_ctx *ctx, efos_err *e)
 		g_publisher = NULL;
 		return efos_wrap(e, "SP metadata");
 	}
+	if (g_store != NULL && metrics_register(render_sp_metadata) != 0)
+		log_warn("SP metadata: no room for its metrics on /metrics");
 	return 0;
 }
 

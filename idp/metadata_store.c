@@ -45,6 +45,7 @@
 #define MAX_URL 2048
 #define MAX_WARNINGS_PER_DOC 20
 #define TRIM_AFTER_BYTES (1u << 20)   /* documents from which the freed parse memory goes back to the OS */
+#define OLD_SNAPSHOT_WAIT_MS 2000     /* publish: how long to wait for readers of the old index */
 
 /* ---- arena: every string and array of a batch, freed at once ------------------------------- */
 
@@ -1124,9 +1125,14 @@ struct idp_md_store {
 
 	pthread_mutex_t refresh_lock;   /* one refresh round at a time */
 	atomic_ulong rounds;
+	atomic_ulong refused;
+	_Atomic time_t last_round, last_index;
+	_Atomic uint64_t last_index_us;   /* seconds of the round that built the index, in µs */
+	bool trim_after_publish;        /* a large document replaced a batch (under refresh_lock) */
 	pthread_mutex_t stop_lock;
 	pthread_cond_t stop_cond;
 	bool stopping, thread_started;
+	bool wake;                      /* idp_md_store_wake: run a round now (under stop_lock) */
 	pthread_t thread;
 };
 
@@ -1164,7 +1170,10 @@ static void grace_period(struct idp_md_store *st)
 	}
 }
 
-static void publish(struct idp_md_store *st)
+/* Builds and swaps in a new index; round_t0 is when the refresh round that changed something
+ * started (mono_s), or < 0 outside a round: the log line then gives how long it took from the
+ * start of the round until the new index serves (docs/idp-metadata.md, bench/6-metadata.sh). */
+static void publish(struct idp_md_store *st, double round_t0)
 {
 	struct idp_md_batch *batches[2 * EFOS_CFG_MAX_LIST];
 	size_t nb = 0, dups = 0, total = 0;
@@ -1180,12 +1189,34 @@ static void publish(struct idp_md_store *st)
 	struct idp_md_snapshot *old = atomic_exchange(&st->current, s);
 	if (old != NULL) {
 		grace_period(st);
+		/* Requests in flight hold the old snapshot for a few milliseconds; wait for them (at most
+		 * OLD_SNAPSHOT_WAIT_MS) so the old one is freed here and not by the last login that
+		 * releases it: freeing 10,000 SPs (their keys) takes tens of ms, and the trim below
+		 * must come after it. A reader slower than that frees it itself. */
+		for (int i = 0; i < OLD_SNAPSHOT_WAIT_MS && atomic_load(&old->refs) > 1; i++)
+			usleep(1000);
 		idp_md_release(old);
 	}
-	char kv[160];
-	snprintf(kv, sizeof kv, "\"event\":\"sp_metadata.index\",\"entities\":%zu,\"duplicates\":%zu", s->n, dups);
-	log_write(LOG_LVL_INFO, kv, "SP metadata: %zu service providers indexed%s", s->n,
-		  dups ? " (entityIDs found in several sources: the first source wins)" : "");
+	/* The batch a large document replaced (≈ 20 MB for 10,000 SPs) was freed just now, after
+	 * idp_md_parse's own trim: without this it stayed in glibc's free lists, and efosd's RSS after
+	 * each refresh was that much above the RSS after the first load (bench/6-metadata.sh). */
+	if (st->trim_after_publish) {
+		st->trim_after_publish = false;
+		malloc_trim(0);
+	}
+	char kv[200], took[80] = "";
+	atomic_store(&st->last_index, time(NULL));
+	atomic_store(&st->last_index_us, round_t0 >= 0 ? (uint64_t)((mono_s() - round_t0) * 1e6) : 0);
+	if (round_t0 >= 0) {
+		double secs = mono_s() - round_t0;
+		snprintf(kv, sizeof kv, "\"event\":\"sp_metadata.index\",\"entities\":%zu,\"duplicates\":%zu,"
+			 "\"seconds\":%.3f", s->n, dups, secs);
+		snprintf(took, sizeof took, ", serving %.3f s after the refresh started", secs);
+	} else {
+		snprintf(kv, sizeof kv, "\"event\":\"sp_metadata.index\",\"entities\":%zu,\"duplicates\":%zu", s->n, dups);
+	}
+	log_write(LOG_LVL_INFO, kv, "SP metadata: %zu service providers indexed%s%s", s->n,
+		  dups ? " (entityIDs found in several sources: the first source wins)" : "", took);
 	(void)total;
 }
 
@@ -1324,23 +1355,29 @@ static int fetch(const char *url, size_t max, long timeout_s, char **buf, size_t
 	return 0;
 }
 
-static void log_loaded(const char *what, const struct source *s, size_t skipped)
+/* fetch_s: seconds the download took (< 0: not downloaded); parse_s: parsing, signature check and
+ * indexing of this source. */
+static void log_loaded(const char *what, const struct source *s, size_t skipped, double fetch_s, double parse_s)
 {
-	char kv[600], esc[400], vu[32] = "";
+	char kv[700], esc[400], vu[32] = "", fetched[48] = "";
 	json_escape(esc, sizeof esc, s->where);
 	if (s->batch->valid_until != 0) {
 		struct tm tm;
 		gmtime_r(&s->batch->valid_until, &tm);
 		strftime(vu, sizeof vu, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	}
+	if (fetch_s >= 0)
+		snprintf(fetched, sizeof fetched, ",\"download_seconds\":%.3f", fetch_s);
 	snprintf(kv, sizeof kv, "\"event\":\"sp_metadata.loaded\",\"source\":\"%s\",\"from\":\"%s\",\"entities\":%zu,"
-		 "\"skipped\":%zu,\"valid_until\":\"%s\"", esc, what, s->batch->n, skipped, vu);
-	log_write(LOG_LVL_INFO, kv, "SP metadata %s loaded from %s: %zu service providers, %zu entities skipped", s->where,
-		  what, s->batch->n, skipped);
+		 "\"skipped\":%zu,\"valid_until\":\"%s\",\"seconds\":%.3f%s", esc, what, s->batch->n, skipped, vu, parse_s,
+		 fetched);
+	log_write(LOG_LVL_INFO, kv, "SP metadata %s loaded from %s: %zu service providers, %zu entities skipped, "
+		  "verified and indexed in %.3f s", s->where, what, s->batch->n, skipped, parse_s);
 }
 
-static void log_refused(const struct source *s, const efos_err *e)
+static void log_refused(struct idp_md_store *st, const struct source *s, const efos_err *e)
 {
+	atomic_fetch_add(&st->refused, 1);
 	char kv[1024], esc[400], msg[400];
 	json_escape(esc, sizeof esc, s->where);
 	json_escape(msg, sizeof msg, e->msg);
@@ -1354,7 +1391,8 @@ static void log_refused(const struct source *s, const efos_err *e)
 }
 
 /* Parses buf for source s and installs it. Returns 1 when installed, 0 when unchanged, -1 refused. */
-static int install(struct idp_md_store *st, struct source *s, const char *buf, size_t len, const char *what, efos_err *e)
+static int install(struct idp_md_store *st, struct source *s, const char *buf, size_t len, const char *what,
+		   double fetch_s, efos_err *e)
 {
 	if (s->batch != NULL && s->kind == SRC_FEED) {
 		unsigned char md[32];
@@ -1373,20 +1411,25 @@ static int install(struct idp_md_store *st, struct source *s, const char *buf, s
 	};
 	struct idp_md_batch *b = NULL;
 	size_t skipped = 0;
+	double t0 = mono_s();
 	if (idp_md_parse(buf, len, &o, &b, &skipped, e) != 0)
 		return -1;
+	if (s->batch != NULL && len >= TRIM_AFTER_BYTES)
+		st->trim_after_publish = true;
 	batch_unref(s->batch);
 	s->batch = b;
-	log_loaded(what, s, skipped);
+	log_loaded(what, s, skipped, fetch_s, mono_s() - t0);
 	return 1;
 }
 
-/* One round over every source; republishes when anything changed. */
+/* One round over every source; republishes when anything changed (a new feed document at once,
+ * before its last good copy is written). */
 void idp_md_store_refresh(struct idp_md_store *st)
 {
 	bool changed = false;
 	time_t now = time(NULL);
 	pthread_mutex_lock(&st->refresh_lock);
+	double t_round = mono_s();
 	for (size_t i = 0; i < st->nsrc; i++) {
 		struct source *s = &st->src[i];
 		efos_err e = { 0 };
@@ -1402,26 +1445,32 @@ void idp_md_store_refresh(struct idp_md_store *st)
 			    sb.st_size == s->size)
 				continue;
 			if (read_file(s->where, st->max_bytes, &buf, &len, &e) == 0) {
-				int r = install(st, s, buf, len, "file", &e);
+				int r = install(st, s, buf, len, "file", -1, &e);
 				if (r < 0)
-					log_refused(s, &e);
+					log_refused(st, s, &e);
 				changed |= r > 0;
 			} else {
-				log_refused(s, &e);
+				log_refused(st, s, &e);
 			}
 			s->mtime = sb.st_mtim;
 			s->size = sb.st_size;
 		} else if (s->kind == SRC_FEED) {
+			double tf = mono_s();
 			if (fetch(s->where, st->max_bytes, st->fetch_timeout_s, &buf, &len, &e) == 0) {
-				int r = install(st, s, buf, len, "download", &e);
+				int r = install(st, s, buf, len, "download", mono_s() - tf, &e);
 				if (r < 0)
-					log_refused(s, &e);
+					log_refused(st, s, &e);
+				if (r > 0) {
+					/* serve it first (with whatever else changed so far), then write the
+					 * last good copy: its fsync of tens of MB need not delay the logins */
+					publish(st, t_round);
+					changed = false;
+				}
 				if (r > 0 && s->cache_path != NULL && write_file_atomic(s->cache_path, buf, len) != 0)
 					log_warn("SP metadata %s: cannot write the last good copy %s: %s", s->where,
 						 s->cache_path, strerror(errno));
-				changed |= r > 0;
 			} else {
-				log_refused(s, &e);
+				log_refused(st, s, &e);
 			}
 		}
 		free(buf);
@@ -1435,7 +1484,11 @@ void idp_md_store_refresh(struct idp_md_store *st)
 		}
 	}
 	if (changed)
-		publish(st);
+		publish(st, t_round);
+	else
+		log_debug("SP metadata: refresh round of %zu sources in %.3f s: nothing changed", st->nsrc,
+			  mono_s() - t_round);
+	atomic_store(&st->last_round, time(NULL));
 	atomic_fetch_add(&st->rounds, 1);
 	pthread_mutex_unlock(&st->refresh_lock);
 }
@@ -1465,12 +1518,12 @@ int idp_md_store_add_document(struct idp_md_store *st, const char *source, const
 		}
 		st->nsrc++;
 	}
-	int r = install(st, s, xml, len, "local document", e);
+	int r = install(st, s, xml, len, "local document", -1, e);
 	if (r < 0) {
 		efos_wrap(e, "SP metadata %s", source);
 		goto out;
 	}
-	publish(st);
+	publish(st, -1);
 	rc = 0;
 out:
 	pthread_mutex_unlock(&st->refresh_lock);
@@ -1480,6 +1533,21 @@ out:
 unsigned long idp_md_store_rounds(struct idp_md_store *st)
 {
 	return atomic_load(&st->rounds);
+}
+
+void idp_md_store_get_stats(struct idp_md_store *st, struct idp_md_store_stats *out)
+{
+	memset(out, 0, sizeof *out);
+	if (st == NULL)
+		return;
+	out->rounds = atomic_load(&st->rounds);
+	out->refused = atomic_load(&st->refused);
+	out->last_round = atomic_load(&st->last_round);
+	out->last_index = atomic_load(&st->last_index);
+	out->last_index_seconds = (double)atomic_load(&st->last_index_us) / 1e6;
+	const struct idp_md_snapshot *s = idp_md_acquire(st);
+	out->entities = idp_md_snapshot_count(s);
+	idp_md_release(s);
 }
 
 static void *refresh_thread(void *arg)
@@ -1492,18 +1560,30 @@ static void *refresh_thread(void *arg)
 			struct timespec ts;
 			clock_gettime(CLOCK_REALTIME, &ts);
 			ts.tv_sec += st->refresh_s;
-			while (!st->stopping && pthread_cond_timedwait(&st->stop_cond, &st->stop_lock, &ts) == 0)
+			while (!st->stopping && !st->wake &&
+			       pthread_cond_timedwait(&st->stop_cond, &st->stop_lock, &ts) == 0)
 				;
 			if (st->stopping)
 				break;
 		}
 		first = false;
+		st->wake = false;   /* this round serves every wake-up asked for until now */
 		pthread_mutex_unlock(&st->stop_lock);
 		idp_md_store_refresh(st);
 		pthread_mutex_lock(&st->stop_lock);
 	}
 	pthread_mutex_unlock(&st->stop_lock);
 	return NULL;
+}
+
+void idp_md_store_wake(struct idp_md_store *st)
+{
+	if (st == NULL)
+		return;
+	pthread_mutex_lock(&st->stop_lock);
+	st->wake = true;
+	pthread_cond_broadcast(&st->stop_cond);
+	pthread_mutex_unlock(&st->stop_lock);
 }
 
 static char *cache_name(const char *dir, const char *url)
@@ -1588,7 +1668,7 @@ int idp_md_store_start(const struct efos_config *cfg, struct idp_md_store **out,
 			efos_wrap(e, "idp.sp_metadata_files");
 			goto fail;
 		}
-		int r = install(st, s, buf, len, "file", e);
+		int r = install(st, s, buf, len, "file", -1, e);
 		free(buf);
 		if (r < 0) {
 			e->code = EFOS_E_CONFIG;
@@ -1615,13 +1695,13 @@ int idp_md_store_start(const struct efos_config *cfg, struct idp_md_store **out,
 		efos_err e2 = { 0 };
 		if (s->cache_path != NULL && access(s->cache_path, R_OK) == 0) {
 			if (read_file(s->cache_path, st->max_bytes, &buf, &len, &e2) != 0 ||
-			    install(st, s, buf, len, "last good copy", &e2) < 0)
+			    install(st, s, buf, len, "last good copy", -1, &e2) < 0)
 				log_warn("SP metadata %s: the last good copy %s is not usable: %s", url, s->cache_path, e2.msg);
 			free(buf);
 		}
 	}
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	publish(st);
+	publish(st, -1);
 	if (pthread_create(&st->thread, NULL, refresh_thread, st) != 0) {
 		efos_fail(e, EFOS_E_INTERNAL, "cannot start the SP metadata refresh thread");
 		goto fail;

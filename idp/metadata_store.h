@@ -151,6 +151,12 @@ void idp_md_store_stop(struct idp_md_store *st);
 /* Runs one refresh round now, in the caller's thread (tests; the thread does it periodically). */
 void idp_md_store_refresh(struct idp_md_store *st);
 
+/* Asks the refresh thread for a round now instead of at the next idp.metadata_refresh (efosd
+ * does it on SIGHUP: an operator who replaced a local file or knows a feed changed). Returns at
+ * once; the round logs what it loaded and, when the index changed, how many seconds after its
+ * start the new index served (event sp_metadata.index). Safe from any thread; NULL: nothing. */
+void idp_md_store_wake(struct idp_md_store *st);
+
 /* The current snapshot with a reference held; never NULL (possibly empty). */
 const struct idp_md_snapshot *idp_md_acquire(struct idp_md_store *st);
 void idp_md_release(const struct idp_md_snapshot *s);
@@ -165,5 +171,16 @@ int idp_md_store_add_document(struct idp_md_store *st, const char *source, const
 
 /* Number of refresh rounds completed (tests wait on it). */
 unsigned long idp_md_store_rounds(struct idp_md_store *st);
+
+/* What /metrics shows of the store (efos_sp_metadata_*, docs/idp-metadata.md). */
+struct idp_md_store_stats {
+	unsigned long rounds;          /* refresh rounds completed */
+	unsigned long refused;         /* documents refused (bad signature, expired, download failed...) */
+	size_t entities;               /* SPs in the index that serves */
+	time_t last_round;             /* end of the last round (0: none yet) */
+	time_t last_index;             /* when the index that serves was swapped in */
+	double last_index_seconds;     /* from the start of that round until it served (0: built at start) */
+};
+void idp_md_store_get_stats(struct idp_md_store *st, struct idp_md_store_stats *out);
 
 #endif

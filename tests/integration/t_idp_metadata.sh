@@ -153,6 +153,36 @@ xmlsec1 --sign --privkey-pem "$T/fed/fed.key" --output "$FEED/sp.xml.tmp" "$T/fe
 expired() { grep -F '"event":"sp_metadata.refused"' "$T_LOG" | grep -F 'expired' | grep -qF '"kept":1'; }
 if wait_for 15 expired; then ok "expired aggregate refused; the good copy kept"; else fail "expired aggregate refused"; fi
 
+# SIGHUP refreshes now: with an hour between rounds, a new good copy is loaded only after SIGHUP,
+# efosd keeps running, and the log says how long the round took until the new index served.
+efosd_stop
+sed -i 's/^idp\.metadata_refresh = .*/idp.metadata_refresh = 1h/' "$T_CONF"
+cp "$T/fed/good.xml" "$FEED/sp.xml"
+mv "$T_LOG" "$T_LOG.second"
+efosd_start "$T_CONF" || { fail "efosd restarts with idp.metadata_refresh = 1h"; t_done; }
+sleep 2   # the first round, right after start, finds the same bytes as the last good copy
+aggregate sp.example.se "$(date -u -d '+2 days' +%Y-%m-%dT%H:%M:%SZ)" >"$T/fed/tmpl-new.xml"
+xmlsec1 --sign --privkey-pem "$T/fed/fed.key" --output "$FEED/sp.xml.tmp" "$T/fed/tmpl-new.xml" >/dev/null 2>&1 &&
+	mv "$FEED/sp.xml.tmp" "$FEED/sp.xml"
+sleep 2
+n_before=$(grep -F '"event":"sp_metadata.loaded"' "$T_LOG" | grep -cF '"from":"download"')
+kill -HUP "$T_PID"
+hup_index() { grep -F '"event":"sp_metadata.index"' "$T_LOG" | grep -q '"seconds":[0-9]'; }
+if wait_for 10 hup_index && [ "$(grep -F '"event":"sp_metadata.loaded"' "$T_LOG" | grep -cF '"from":"download"')" = $((n_before + 1)) ]; then
+	ok "SIGHUP: the new copy is downloaded and indexed now ($(grep -F '"event":"sp_metadata.index"' "$T_LOG" | grep -o '"seconds":[0-9.]*' | tail -1))"
+else fail "SIGHUP refreshes the feed now" "$(grep -F sp_metadata "$T_LOG" | tail -3)"; fi
+expect_eq "no download between start and SIGHUP (idp.metadata_refresh = 1h)" "$n_before" 0
+grep -qF '"event":"sp_metadata.refresh_requested"' "$T_LOG" && efosd_alive && ok "SIGHUP is logged and efosd keeps running" ||
+	fail "SIGHUP is logged and efosd keeps running"
+expect_eq "/healthz is 200 after the refresh" "$(http_code "$T_URL/healthz")" 200
+m=$(curl -s --max-time 10 --cacert "$T_TLS/ca.crt" "$T_URL/metrics")
+expect_eq "/metrics: efos_sp_metadata_entities" "$(printf '%s\n' "$m" | sed -n 's/^efos_sp_metadata_entities //p')" 1
+rounds=$(printf '%s\n' "$m" | sed -n 's/^efos_sp_metadata_refresh_rounds_total //p')
+built=$(printf '%s\n' "$m" | sed -n 's/^efos_sp_metadata_index_timestamp_seconds //p')
+if [ "${rounds:-0}" -ge 2 ] && [ "${built:-0}" -ge "$(($(date +%s) - 60))" ]; then
+	ok "/metrics: the rounds (start + SIGHUP: $rounds) and when the index was swapped in"
+else fail "/metrics: efos_sp_metadata_refresh_rounds_total and _index_timestamp_seconds" "$(printf '%s\n' "$m" | grep sp_metadata)"; fi
+
 efosd_stop
 expect_eq "efosd stops cleanly" "$T_EXIT" 0
 t_done

@@ -549,6 +549,40 @@ static void test_store_last_good(void **state)
 	assert_string_equal(idp_md_snapshot_find(held, "https://sp1.example.se/sp")->acs[0].location,
 			    "https://good.example.se/acs");
 	idp_md_release(held);
+
+	/* idp_md_store_wake (efosd's SIGHUP): the refresh thread runs a round now, not at the next
+	 * idp.metadata_refresh (an hour away) */
+	char *woken = good_aggregate(time(NULL) + 7200, "woken.example.se", &len);
+	set_served(woken, len, 200);
+	unsigned long before = idp_md_store_rounds(st);
+	idp_md_store_wake(st);
+	for (int i = 0; i < 200 && idp_md_store_rounds(st) == before; i++)
+		usleep(50000);
+	assert_true(idp_md_store_rounds(st) > before);
+	assert_true(lookup(st, "https://sp1.example.se/sp", acs, sizeof acs));
+	assert_string_equal(acs, "https://woken.example.se/acs");
+	struct idp_md_store_stats stats;
+	idp_md_store_get_stats(st, &stats);
+	const struct idp_md_snapshot *cur = idp_md_acquire(st);
+	assert_int_equal(stats.entities, idp_md_snapshot_count(cur));
+	idp_md_release(cur);
+	assert_true(stats.entities >= 2);             /* the feed's SPs and the local file's */
+	assert_int_equal(stats.rounds, idp_md_store_rounds(st));
+	assert_true(stats.refused >= 3);              /* expired, tampered, 503 above */
+	assert_true(stats.last_index_seconds > 0);    /* built by a round, timed from its start */
+	assert_true(stats.last_index >= time(NULL) - 60 && stats.last_round >= stats.last_index);
+	/* and the thread goes back to waiting: no further round without a reason */
+	before = idp_md_store_rounds(st);
+	usleep(300000);
+	assert_int_equal(idp_md_store_rounds(st), before);
+	/* the same entities signed again (the check at start below expects "newer" in the cache) */
+	set_served(good_aggregate(time(NULL) + 7201, "newer.example.se", &len), len, 200);
+	idp_md_store_wake(st);
+	for (int i = 0; i < 200 && idp_md_store_rounds(st) == before; i++)
+		usleep(50000);
+	assert_true(lookup(st, "https://sp1.example.se/sp", acs, sizeof acs));
+	assert_string_equal(acs, "https://newer.example.se/acs");
+	idp_md_store_wake(NULL);
 	idp_md_store_stop(st);
 
 	/* at start with the feed down: the last good copy from disk */
