@@ -137,6 +137,7 @@ static int open_db(struct node *n, efos_err *e)
 	efos_free_secret(password);
 	if (rc != 0)
 		return efos_wrap(e, "cannot connect to the database");
+	db_pool_cache_statements(n->ctx.db, c->db_statement_cache);
 	if (db_acquire(n->ctx.db, &conn, e) != 0)
 		return efos_wrap(e, "cannot connect to the database");
 	rc = db_schema_check(conn, c->db_migrations_dir, e);

@@ -92,6 +92,7 @@ static const struct cfg_key config_keys[] = {
 	{ "db.password_file", CT_SECRETFILE, F(db_password_file), 0, 0, 0, NULL, NULL, 0 },
 	{ "db.password_env", CT_ENVNAME, F(db_password_env), 0, 0, 0, NULL, NULL, 0 },
 	{ "db.pool_size", CT_INT, F(db_pool_size), 0, 1, 1000, NULL, "8", 0 },
+	{ "db.statement_cache", CT_INT, F(db_statement_cache), 0, 0, 1024, NULL, "128", 0 },
 	{ "db.connect_timeout", CT_INT, F(db_connect_timeout_s), 0, 1, 300, NULL, "5", 0 },
 	{ "db.migrations_dir", CT_DIR, F(db_migrations_dir), 0, 0, 0, NULL, "auto", 0 },
 	{ "db.admin_conninfo", CT_CONNINFO, F(db_admin_conninfo), 0, 0, 0, NULL, NULL, 0 },

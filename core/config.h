@@ -48,6 +48,7 @@ struct efos_config {
 	char *db_password_file;     /* db.password_file */
 	char *db_password_env;      /* db.password_env */
 	int db_pool_size;           /* db.pool_size */
+	int db_statement_cache;     /* db.statement_cache */
 	int db_connect_timeout_s;   /* db.connect_timeout */
 	char *db_migrations_dir;    /* db.migrations_dir, default: PREFIX/db */
 	char *db_admin_conninfo;    /* db.admin_conninfo: schema owner, used only by `efosctl db migrate` */

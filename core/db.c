@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 #include "core/db.h"
+#include "core/db_stmt.h"
 #include "core/log.h"
 
 struct db_slot {
@@ -368,6 +369,15 @@ void db_release(struct db_pool *pool, PGconn *conn, bool broken)
 	pthread_mutex_unlock(&pool->mu);
 }
 
+void db_pool_cache_statements(struct db_pool *pool, int max_per_conn)
+{
+	if (max_per_conn <= 0)
+		return;
+	for (int i = 0; i < pool->size; i++)
+		if (!db_stmt_attach(pool->slots[i].conn, max_per_conn))
+			log_warn("database connection %d: no prepared-statement cache (libpq refused)", i + 1);
+}
+
 void db_pool_get_stats(struct db_pool *pool, struct db_pool_stats *st)
 {
 	pthread_mutex_lock(&pool->mu);
@@ -405,7 +415,9 @@ static bool sqlstate_unavailable(const char *ss)
 
 PGresult *db_exec(PGconn *c, const char *sql, int nparams, const char *const *params, efos_err *e)
 {
-	PGresult *r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
+	PGresult *r = NULL;
+	if (!db_stmt_exec(c, sql, nparams, params, &r))
+		r = PQexecParams(c, sql, nparams, NULL, params, NULL, NULL, 0);
 	ExecStatusType st = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
 	if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
 		return r;

@@ -27,6 +27,9 @@ int db_acquire(struct db_pool *pool, PGconn **out, efos_err *e);
 /* broken: the caller saw a connection-level failure; the connection is reset before reuse. */
 void db_release(struct db_pool *pool, PGconn *conn, bool broken);
 void db_pool_get_stats(struct db_pool *pool, struct db_pool_stats *st);
+/* Gives every connection of the pool a cache of up to max_per_conn prepared statements
+ * (core/db_stmt.h; 0: none). Call once, before the pool is used. */
+void db_pool_cache_statements(struct db_pool *pool, int max_per_conn);
 /* SELECT 1 through the pool: 0 when the database answers. */
 int db_ping(struct db_pool *pool, efos_err *e);
 

@@ -1,5 +1,6 @@
 /* core/db.c and core/db_migrate.c against the test PostgreSQL (scripts/testenv.sh up):
- * the pool, parameterised queries, an outage and recovery, migrations and schema checks. */
+ * the pool, parameterised queries, the prepared-statement cache, an outage and recovery,
+ * migrations and schema checks. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -115,6 +116,75 @@ static void test_pool_basics(void **state)
 	db_pool_destroy(p);
 }
 
+static long prepared_count(PGconn *c, const char *like)
+{
+	efos_err e = { 0 };
+	const char *params[] = { like };
+	/* a query of the catalogue is itself cacheable: count only the statements asked about */
+	PGresult *r = db_exec(c, "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE $1 "
+			      "AND statement NOT LIKE '%pg_prepared_statements%'", 1, params, &e);
+	if (r == NULL)
+		fail_msg("pg_prepared_statements: %s", e.msg);
+	long n = atol(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	return n;
+}
+
+static void test_statement_cache(void **state)
+{
+	struct db_pool *p;
+	efos_err e = { 0 };
+	assert_int_equal(db_pool_create(pg, NULL, 1, 2, &p, &e), 0);
+	db_pool_cache_statements(p, 4);
+	PGconn *c;
+	assert_int_equal(db_acquire(p, &c, &e), 0);
+	sql_ok(c, "CREATE TEMP TABLE t_sc (a int)");
+	sql_ok(c, "INSERT INTO t_sc VALUES (1), (2)");
+	/* Prepared once, executed twice, parameters still data. */
+	const char *sel = "SELECT * FROM t_sc WHERE a = $1::int";
+	const char *one[] = { "1" }, *hostile[] = { "1; DROP TABLE t_sc" };
+	for (int i = 0; i < 2; i++) {
+		PGresult *r = db_exec(c, sel, 1, one, &e);
+		assert_non_null(r);
+		assert_int_equal(PQntuples(r), 1);
+		PQclear(r);
+	}
+	assert_int_equal(prepared_count(c, "%FROM t_sc WHERE%"), 1);
+	assert_null(db_exec(c, sel, 1, hostile, &e));
+	assert_non_null(strstr(e.msg, "22P02"));   /* invalid input syntax for type integer */
+	/* The table changes under the prepared statement: it is run again unprepared, not failed. */
+	sql_ok(c, "ALTER TABLE t_sc ADD COLUMN b text DEFAULT 'x'");
+	PGresult *r = db_exec(c, sel, 1, one, &e);
+	if (r == NULL)
+		fail_msg("after ALTER TABLE: %s", e.msg);
+	assert_int_equal(PQnfields(r), 2);
+	PQclear(r);
+	/* A statement that cannot be prepared reports its own error and is not kept. */
+	assert_null(db_exec(c, "SELECT * FROM no_such_table_sc", 0, NULL, &e));
+	assert_non_null(strstr(e.msg, "42P01"));
+	assert_false(db_conn_broken(c));
+	/* Full cache: the rest run unprepared, and correctly. */
+	for (int i = 0; i < 8; i++) {
+		char q[96], v[16];
+		snprintf(q, sizeof q, "SELECT count(*) + %d FROM t_sc WHERE a <= $1::int", i);
+		snprintf(v, sizeof v, "%d", 2);
+		const char *pv[] = { v };
+		r = db_exec(c, q, 1, pv, &e);
+		assert_non_null(r);
+		char want[16];
+		snprintf(want, sizeof want, "%d", 2 + i);
+		assert_string_equal(PQgetvalue(r, 0, 0), want);
+		PQclear(r);
+	}
+	assert_true(prepared_count(c, "%FROM t_sc%") <= 4);
+	/* BEGIN/COMMIT are never prepared. */
+	assert_int_equal(db_begin(c, &e), 0);
+	assert_int_equal(db_commit(c, &e), 0);
+	assert_int_equal(prepared_count(c, "BEGIN%") + prepared_count(c, "COMMIT%"), 0);
+	db_release(p, c, false);
+	db_pool_destroy(p);
+}
+
 static void test_pool_exhausted(void **state)
 {
 	struct db_pool *p;
@@ -213,6 +283,7 @@ static void test_outage_and_recovery(void **state)
 	struct db_pool *p;
 	efos_err e = { 0 };
 	assert_int_equal(db_pool_create(pg, NULL, 2, 2, &p, &e), 0);
+	db_pool_cache_statements(p, 16);   /* a reset connection must forget its statements */
 	PGconn *held;
 	assert_int_equal(db_acquire(p, &held, &e), 0);
 	assert_int_equal(db_ping(p, &e), 0);
@@ -392,6 +463,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pool_basics),
+		cmocka_unit_test(test_statement_cache),
 		cmocka_unit_test(test_pool_exhausted),
 		cmocka_unit_test(test_pool_unreachable),
 		cmocka_unit_test(test_pool_concurrent),
