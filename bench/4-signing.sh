@@ -134,21 +134,17 @@ fed_row() {   # fed_row CASE SIG-ALG LIMIT RSA-OPS DETAILS
 		"${ceiling:+hsm_ceiling=limit/$ops=$ceiling/s of_ceiling=$(awk -v v="$(bench_field "$line" ops_per_s)" -v c="$ceiling" 'BEGIN { printf "%.1f%%", 100 * v / c }')}"
 	[ "$(bench_field "$line" errors)" = 0 ] || echo "note signing federated $case: errors: $(head -2 "$W/fed-$case.lerr" | tr '\n' ' ' | cut -c1-300)"
 	# efosd destroys each per-request signing key when its transaction ends: none may be left
+	# (they are session objects inside efosd; its /metrics counts them)
 	after=$(fed_keys)
 	if [ -z "$after" ]; then
-		echo "note signing federated $case: could not list the HSM's objects (pkcs11-tool) to check for left-over keys"
+		echo "note signing federated $case: could not read efos_signer_keys_live from /metrics to check for left-over keys"
 	elif [ "$after" != 0 ]; then
-		echo "note signing federated $case: $after efos-sig-* key object(s) left in the HSM token after the row (before it: $before)"
+		echo "note signing federated $case: $after per-request key(s) still alive in the HSM after the row (efos_signer_keys_live; before it: $before)"
 		status=1
 	fi
 }
-fed_keys() {   # the number of efos-sig-* objects in the HSM token (empty when it cannot be listed)
-	command -v pkcs11-tool >/dev/null || return 0
-	local objs
-	objs=$(EFOS_P11_PIN=$EFOS_TEST_HSM_PIN pkcs11-tool --module "$EFOS_TEST_HSM_MODULE" --token-label "${EFOS_TEST_HSM_TOKEN#pkcs11:token=}" \
-		--login --pin env:EFOS_P11_PIN -O 2>/dev/null) || return 0
-	printf '%s' "$objs" | grep -q 'label: *probe' || return 0   # not the listing of the efosd token
-	printf '%s\n' "$objs" | grep -c 'label: *efos-sig-'
+fed_keys() {   # efos_signer_keys_live of efosd's /metrics (empty when it cannot be read)
+	curl -s --max-time 10 --cacert "$T_TLS/ca.crt" "$T_URL/metrics" | sed -n 's/^efos_signer_keys_live //p'
 }
 code=$(curl -s -o "$W/fed.out" -w '%{http_code}' --max-time 10 --cacert "$T_TLS/ca.crt" -X POST "$T_URL/sign/request")
 fed_sig_id=$(curl -sf --max-time 10 --cacert "$T_TLS/ca.crt" "$T_URL/metadata/sigservice.xml" | grep -o 'entityID="[^"]*"' | head -1 | cut -d'"' -f2)

@@ -20,6 +20,13 @@ export EFOS_TEST_ENV=${EFOS_BENCH_ENV:?run through scripts/run-bench.sh (make be
 . "$EFOS_TOP/tests/integration/lib-creds.sh"
 . "$EFOS_TOP/tests/peers/lib-peers.sh"
 set +e
+# efosd reaches the bench's PostgreSQL over its Unix socket, as a node installed beside its
+# database would (docs/operations.md): a loopback TCP connection costs both processes the TCP
+# stack on each of a login's round trips
+BENCH_PG_SOCKET_DIR=$(readlink -f "$EFOS_TEST_DIR/pg" 2>/dev/null)
+if [ -S "$BENCH_PG_SOCKET_DIR/.s.PGSQL.$EFOS_TEST_PGPORT" ]; then
+	EFOS_TEST_PG="host=$BENCH_PG_SOCKET_DIR port=$EFOS_TEST_PGPORT dbname=efos user=efos"
+fi
 BENCH_STATE=$EFOS_TEST_DIR/bench-efosd
 LOADGEN=$EFOS_BUILD/bench/loadgen
 

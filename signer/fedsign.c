@@ -21,6 +21,7 @@
 #include "core/ctx.h"
 #include "core/db.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "certs/profile.h"
 #include "certs/service.h"
 #include "hsm/hsm.h"
@@ -127,6 +128,24 @@ static void refusal_details(char *buf, size_t cap, const struct dss_result *res)
 	json_escape(minor, sizeof minor, res->minor ? res->minor : "");
 	json_escape(msg, sizeof msg, res->message);
 	snprintf(buf, cap, "{\"result_major\":\"%s\",\"result_minor\":\"%s\",\"message\":\"%s\"}", major, minor, msg);
+}
+
+/* The per-request keys on /metrics: a leak shows as efos_signer_keys_live above 0 when no
+ * signing is in progress (the keys are session objects no other program can list). */
+static void render_signer_keys(struct metrics_buf *b)
+{
+	unsigned long made, gone;
+	signer_keys_counts(&made, &gone);
+	metrics_buf_printf(b,
+		"# HELP efos_signer_keys_created_total Per-request signing keys generated in the HSM.\n"
+		"# TYPE efos_signer_keys_created_total counter\n"
+		"efos_signer_keys_created_total %lu\n"
+		"# HELP efos_signer_keys_destroyed_total Per-request signing keys destroyed after use.\n"
+		"# TYPE efos_signer_keys_destroyed_total counter\n"
+		"efos_signer_keys_destroyed_total %lu\n"
+		"# HELP efos_signer_keys_live Per-request signing keys in the HSM now.\n"
+		"# TYPE efos_signer_keys_live gauge\n"
+		"efos_signer_keys_live %lu\n", made, gone, made >= gone ? made - gone : 0);
 }
 
 static void maybe_sweep(PGconn *c)
@@ -775,6 +794,8 @@ int signer_fedsign_service_start(struct efos_ctx *ctx, efos_err *e)
 	if (fedsign_md_start(c, f->sign_key, f->sign_cert, f->enc_cert, f->sad == FEDSIGN_SAD_ALWAYS,
 			     config_has_role(c, "idp") ? f->requesters : NULL, &f->md, e) != 0)
 		goto fail;
+	if (metrics_register(render_signer_keys) != 0)
+		log_warn("signing service: no room for its metrics on /metrics");
 	size_t swept = 0;
 	efos_err e2 = { 0 };
 	if (signer_keys_sweep(ctx->hsm, &swept, &e2) != 0)

@@ -1,6 +1,7 @@
 /* The per-request key and signer certificate: key generation in the HSM, issuance by the sign
  * CA, the chain, destruction, and the start-up sweep of leftover keys. The mapping and the
  * extensions are in signer_cert_map.c and signer_cert_ext.c. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,14 @@
 
 /* Sign CA ... root: at most this many certificates above the signer certificate. */
 #define CHAIN_MAX 8
+
+static _Atomic unsigned long keys_created, keys_destroyed;
+
+void signer_keys_counts(unsigned long *created, unsigned long *destroyed)
+{
+	*created = keys_created;
+	*destroyed = keys_destroyed;
+}
 
 static void set_res(struct dss_result *res, const char *major, const char *minor, const char *msg)
 {
@@ -112,7 +121,9 @@ static int keygen(struct hsm *h, const struct signer_cert_request *r, struct hsm
 	}
 	memcpy(label, SIGNER_KEY_LABEL_PREFIX, sizeof SIGNER_KEY_LABEL_PREFIX - 1);
 	certs_hex(rnd, sizeof rnd, label + sizeof SIGNER_KEY_LABEL_PREFIX - 1);
-	struct hsm_keygen_params kp = { .label = label, .token_object = true };
+	/* A session object: faster to make (nothing written to the token's storage) and gone
+	 * with the session if efosd dies before destroying it. */
+	struct hsm_keygen_params kp = { .label = label, .token_object = false };
 	if (is_ec) {
 		kp.kind = HSM_KEY_EC;
 		int bits = EVP_MD_get_size(md) * 8;
@@ -125,6 +136,7 @@ static int keygen(struct hsm *h, const struct signer_cert_request *r, struct hsm
 		set_res(res, DSS_MAJOR_RESPONDER, DSS_MINOR_KEY_LOOKUP_FAILED, "the signing key could not be created");
 		return efos_wrap(e, "signer key generation");
 	}
+	keys_created++;
 	return 0;
 }
 
@@ -214,8 +226,10 @@ void signer_cert_destroy(struct signer_cert *sc)
 		char label[128];
 		snprintf(label, sizeof label, "%s", hsm_key_label(sc->key) ? hsm_key_label(sc->key) : "?");
 		if (hsm_key_destroy(sc->key, &e) < 0)
-			log_error("signer key %s was not destroyed (signer_keys_sweep removes it at the next "
-				  "start): %s", label, e.msg);
+			log_error("signer key %s was not destroyed (the HSM drops it when efosd's session "
+				  "ends): %s", label, e.msg);
+		else
+			keys_destroyed++;
 	}
 	X509_free(sc->cert);
 	sk_X509_pop_free(sc->chain, X509_free);

@@ -1,7 +1,8 @@
 /* The per-request signing key and signer certificate of federated signing (spec §7.6, §9.2).
  * After the user authenticated, a FRESH key pair is generated in the HSM for this one request
- * (a token object labelled efos-sig-<random hex>, so that a crash leaves a findable leftover
- * that signer_keys_sweep removes), certified by the `sign` CA with the user's identity from
+ * (a session object labelled efos-sig-<random hex>: it never reaches the token's storage, and
+ * the HSM drops it by itself when efosd's session ends, so a crash cannot leave it behind),
+ * certified by the `sign` CA with the user's identity from
  * the assertion (serialNumber, the requested or default attribute mapping, the RFC 7773
  * authentication-context extension with saci:SAMLAuthContext, the profile's policies, QC
  * statements for CertType QC and QC/SSCD), used for every SignTaskData (signer/sign_task.h)
@@ -70,9 +71,14 @@ int signer_cert_issue(PGconn *c, struct hsm *h, const struct certs_ca *sign_ca,
  * zeroed. Safe on a zeroed struct. */
 void signer_cert_destroy(struct signer_cert *sc);
 
-/* Destroys every key labelled efos-sig-* left in the token (a crash between keygen and
- * destroy): call at start-up before serving. *n_destroyed (may be NULL) gets the count. */
+/* Destroys every key labelled efos-sig-* left in the token (token objects made by versions
+ * before the keys became session objects, and a crash between keygen and destroy then): call
+ * at start-up before serving. *n_destroyed (may be NULL) gets the count. */
 int signer_keys_sweep(struct hsm *h, size_t *n_destroyed, efos_err *e);
+
+/* Per-request keys generated and destroyed since start (for /metrics: created - destroyed is
+ * the number alive, 0 when no signing is in progress). */
+void signer_keys_counts(unsigned long *created, unsigned long *destroyed);
 
 /* The saci:SAMLAuthContext XML of a certificate's 1.2.752.201.5.1 extension (malloc'd
  * NUL-terminated UTF-8), or NULL with e set when absent or malformed. For tests and the

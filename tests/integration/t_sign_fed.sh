@@ -10,7 +10,7 @@
 #      sign message accepted -> a Success SignResponse signed by the sigservice (xmlsec1); the
 #      XAdES assembled by the client verifies with xmlsec1; the signer certificate carries the
 #      person's serialNumber, the 1.2.752.201.5.1 extension with loa4, chains to the sign CA;
-#      no efos-sig-* key is left in the HSM
+#      the per-request key was destroyed (/metrics) and none is in the token (pkcs11-tool -O)
 #   2b. a PDF: the PAdES the client assembles verifies with pdfsig (its output lines) and with
 #      openssl cms over the ByteRange; the signed attributes carry signingCertificateV2
 #   3. refusals: unsigned and wrongly signed (security-violation posted to the registered return
@@ -207,6 +207,13 @@ if $PY "$CLIENT" assemble --state "$T/ok" --response "$T/resp.b64" --out "$T/sig
 	if openssl verify -CAfile "$CREDS_ROOT_PEM" -untrusted "$T/chain.pem" "$T/chain.pem" >/dev/null 2>&1
 	then ok "... chains to the sign CA and the root"; else fail "... chains to the root" "$(openssl verify -CAfile "$CREDS_ROOT_PEM" -untrusted "$T/chain.pem" "$T/chain.pem" 2>&1 | tail -2)"; fi
 else fail "the client assembles the XAdES document" "$(tail -5 "$T/asm.log")"; fi
+# the per-request key is a session object inside efosd (no other program can list it): efosd
+# counts them on /metrics; none may be alive once the SignResponse is out
+m=$(curl -s --max-time 10 --cacert "$T_TLS/ca.crt" "$T_URL/metrics")
+made=$(printf '%s\n' "$m" | sed -n 's/^efos_signer_keys_created_total //p')
+expect_eq "the per-request key was destroyed (/metrics: efos_signer_keys_live 0, created $made)" \
+	"$(printf '%s\n' "$m" | sed -n 's/^efos_signer_keys_live //p') $([ "${made:-0}" -ge 1 ] && echo made)" "0 made"
+# and none was written to the token's storage (the keys of earlier versions were token objects)
 if command -v pkcs11-tool >/dev/null; then
 	objs=$(EFOS_P11_PIN=$EFOS_TEST_HSM_PIN pkcs11-tool --module "$EFOS_TEST_HSM_MODULE" --token-label efos-hsm \
 		--login --pin env:EFOS_P11_PIN -O 2>/dev/null)

@@ -201,6 +201,18 @@ static void assert_key_gone(const char *label)
 	assert_int_equal(e.code, EFOS_E_NOTFOUND);
 }
 
+/* Before it is destroyed the key is in the HSM (as a session object, not in the token's storage). */
+static void assert_key_present(const char *label)
+{
+	char uri[200];
+	snprintf(uri, sizeof uri, "pkcs11:object=%s", label);
+	struct hsm_key *k = NULL;
+	efos_err e = { 0 };
+	if (hsm_key_find(h, uri, &k, &e) != 0)
+		fail_msg("the new key %s is not in the HSM: %s", label, e.msg);
+	hsm_key_free(k);
+}
+
 /* ---- tests ------------------------------------------------------------------------------------- */
 
 static void test_default_mapping_rsa(void **state)
@@ -257,7 +269,13 @@ static void test_default_mapping_rsa(void **state)
 	char label[64];
 	snprintf(label, sizeof label, "%s", hsm_key_label(sc.key));
 	assert_int_equal(strncmp(label, SIGNER_KEY_LABEL_PREFIX, strlen(SIGNER_KEY_LABEL_PREFIX)), 0);
+	assert_key_present(label);
+	unsigned long made, gone, made2, gone2;
+	signer_keys_counts(&made, &gone);
 	signer_cert_destroy(&sc);
+	signer_keys_counts(&made2, &gone2);
+	assert_int_equal(made2, made);
+	assert_int_equal(gone2, gone + 1);
 	assert_null(sc.key);
 	assert_key_gone(label);
 }
