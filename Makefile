@@ -66,7 +66,7 @@ FUZZ_CFLAGS  := -std=gnu17 -g -O1 -Wall -Wextra -Werror -Wno-unused-parameter -f
   -fsanitize=address,undefined -fno-sanitize-recover=undefined \
   -D_GNU_SOURCE -DOPENSSL_API_COMPAT=30000 -DOPENSSL_SUPPRESS_DEPRECATED -I. $(PKG_CFLAGS)
 FUZZ_LIB_SRCS := core/err.c core/log.c $(wildcard core/xml*.c) core/config.c core/hex.c core/utf8.c core/base64.c \
-  certs/ocsp.c certs/issue.c core/audit.c core/db.c
+  certs/ocsp.c certs/issue.c core/audit.c core/db.c core/db_stmt.c
 # fuzz_authn_request: the AuthnRequest intake and its extension parsers
 FUZZ_LIB_SRCS += idp/authn_request.c idp/authn_request_ext.c idp/types.c idp/metadata_store.c core/saml_md.c
 # fuzz_xades_fed: the federated XAdES update

@@ -33,6 +33,7 @@
 #include "certs/profile.h"
 #include "certs/service.h"
 #include "certs/validate.h"
+#include "certs/validate_memo.h"
 #include "core/config.h"
 #include "core/ctx.h"
 #include "core/db.h"
@@ -404,8 +405,10 @@ static bool tree_accepts(X509_STORE_CTX *sc, const ASN1_OBJECT *oid)
 }
 
 /* The leaf's certificatePolicies into r->policy_oids; *validated: those the path accepts
- * (policy tree), as a parallel flag array the caller frees. */
-static int leaf_policies(struct certs_validation *r, X509 *leaf, X509_STORE_CTX *sc, bool **validated)
+ * (policy tree; or `known`, n_known flags remembered from an earlier validation of the same
+ * path), as a parallel flag array the caller frees. */
+static int leaf_policies(struct certs_validation *r, X509 *leaf, X509_STORE_CTX *sc, const bool *known,
+			 size_t n_known, bool **validated)
 {
 	*validated = NULL;
 	int crit = 0;
@@ -428,7 +431,8 @@ static int leaf_policies(struct certs_validation *r, X509 *leaf, X509_STORE_CTX 
 			CERTIFICATEPOLICIES_free(cp);
 			return -1;
 		}
-		(*validated)[r->n_policy_oids] = tree_accepts(sc, pi->policyid);
+		(*validated)[r->n_policy_oids] = known != NULL ? (size_t)i < n_known && known[i]
+							       : tree_accepts(sc, pi->policyid);
 		r->n_policy_oids++;
 	}
 	CERTIFICATEPOLICIES_free(cp);
@@ -1129,16 +1133,41 @@ int certs_validate_chain(const struct certs_validate_params *p, X509 *leaf,
 	X509_STORE_CTX_set_verify_cb(sc, verify_cb);
 	X509_STORE_CTX_set_app_data(sc, &vs);
 
-	int ok = X509_verify_cert(sc);
-	r->chain = X509_STORE_CTX_get1_chain(sc);
+	/* The path: remembered from a validation of the same certificates a moment ago (only
+	 * successes, only "now"; validate_memo.h), or built and checked by OpenSSL. */
+	unsigned char mkey[32];
+	struct path_memo_result mr = { 0 };
+	bool memo = p->at == 0 && path_memo_key(leaf, p->anchors, p->intermediates, untrusted, p->purpose,
+						 p->card_auth_policy, mkey);
+	bool remembered = memo && path_memo_get(mkey, at, &mr);
+	int ok = 1;
+	if (remembered) {
+		r->chain = mr.chain;
+		mr.chain = NULL;
+		vs.purpose_depth = mr.purpose_depth;
+		vs.policy_failed = mr.policy_failed;
+	} else {
+		ok = X509_verify_cert(sc);
+		r->chain = X509_STORE_CTX_get1_chain(sc);
+	}
 	if (ok != 1) {
 		path_failure(r, sc);
 		rc = 0;
 		goto out;
 	}
 	r->card_auth_usage = has_card_auth_usage(leaf);
-	if (leaf_policies(r, leaf, sc, &validated) != 0)
+	if (leaf_policies(r, leaf, sc, remembered ? mr.validated : NULL, mr.n_validated, &validated) != 0) {
+		free(mr.validated);
 		goto oom;
+	}
+	free(mr.validated);
+	if (memo && !remembered && r->chain != NULL) {
+		struct path_memo_result put = {
+			.chain = r->chain, .purpose_depth = vs.purpose_depth, .policy_failed = vs.policy_failed,
+			.validated = validated, .n_validated = r->n_policy_oids,
+		};
+		path_memo_put(mkey, at, &put);
+	}
 
 	char subj[256], usage[256];
 	subject_str(leaf, subj, sizeof subj);

@@ -33,6 +33,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 #include "certs/validate.h"
+#include "certs/validate_memo.h"
 #include "core/db.h"
 #include "policy/loa.h"
 
@@ -867,6 +868,53 @@ static void test_efos_card_valid_loa4(void **state)
 	X509_free(x);
 }
 
+/* The card's path remembered between two validations (an SSO login re-validates at every
+ * request): the same verdict, and the status checks still read the database each time. */
+static void test_efos_path_memo(void **state)
+{
+	struct certs_validation r;
+	long person;
+	long card = insert_holder(fresh_pnr(), false, "active", &person);
+	X509 *x = efos_leaf("card-auth"), *sign = efos_leaf("card-sign");
+	insert_cert(x, ca_card_id, card, person, "card-auth", "good", NULL, NULL);
+	insert_cert(sign, ca_card_id, card, person, "card-sign", "good", NULL, NULL);
+	path_memo_clear();
+	unsigned long h0 = path_memo_hits();
+	validate_efos(x, CERTS_PURPOSE_CARD_AUTH, C, &r);
+	expect(&r, CERTS_VAL_VALID, CERTS_VR_OK, NULL);
+	certs_validation_free(&r);
+	assert_int_equal(path_memo_hits(), h0);
+	validate_efos(x, CERTS_PURPOSE_CARD_AUTH, C, &r);
+	expect(&r, CERTS_VAL_VALID, CERTS_VR_OK, NULL);
+	assert_int_equal(path_memo_hits(), h0 + 1);
+	assert_int_equal(sk_X509_num(r.chain), 3);
+	assert_string_equal(r.loa.uris[0], LOA_URI_LOA4);   /* the policy flags came back too */
+	certs_validation_free(&r);
+	/* another purpose is another key */
+	validate_efos(x, CERTS_PURPOSE_ANY, C, &r);
+	expect(&r, CERTS_VAL_VALID, CERTS_VR_OK, NULL);
+	certs_validation_free(&r);
+	assert_int_equal(path_memo_hits(), h0 + 1);
+	/* a remembered path does not skip the usage check ... */
+	for (int i = 0; i < 2; i++) {
+		validate_efos(sign, CERTS_PURPOSE_CARD_AUTH, C, &r);
+		expect(&r, CERTS_VAL_INVALID, CERTS_VR_WRONG_KEY_USAGE, "keyUsage nonRepudiation");
+		certs_validation_free(&r);
+	}
+	assert_int_equal(path_memo_hits(), h0 + 2);
+	/* ... nor the database: the holder suspended since is refused at once */
+	char ps[24];
+	snprintf(ps, sizeof ps, "%ld", person);
+	const char *pp[] = { ps };
+	sql_ok("UPDATE persons SET status = 'suspended' WHERE id = $1", 1, pp);
+	validate_efos(x, CERTS_PURPOSE_CARD_AUTH, C, &r);
+	expect(&r, CERTS_VAL_INVALID, CERTS_VR_SUSPENDED, "holder");
+	certs_validation_free(&r);
+	assert_int_equal(path_memo_hits(), h0 + 3);
+	X509_free(x);
+	X509_free(sign);
+}
+
 static void test_efos_coordination_number(void **state)
 {
 	struct certs_validation r;
@@ -964,6 +1012,7 @@ int main(void)
 		cmocka_unit_test_setup(test_path_failures, foreign_up),
 		cmocka_unit_test_setup_teardown(test_efos_card_valid_loa4, efos_up, efos_down),
 		cmocka_unit_test_setup_teardown(test_efos_coordination_number, efos_up, efos_down),
+		cmocka_unit_test_setup_teardown(test_efos_path_memo, efos_up, efos_down),
 		cmocka_unit_test_setup_teardown(test_efos_refusals, efos_up, efos_down),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
