@@ -15,7 +15,8 @@
 #   efosctl ca issue --profile officer --csr ...                  the registration officer
 #   efosctl officer add --bootstrap    the officer: ca_admin + registration_officer
 #   efosctl hsm keygen + ca issue --profile saml-signing   the IdP's and the signing service's
-#                                      signing/encryption keys (HSM) and certificates
+#                                      signing/encryption keys (HSM) and certificates; a demo
+#                                      agency app (openssl key, SP metadata) that may send SignRequests
 #   (efosd started in the background; the rest goes through its admin API as the officer)
 #   efosctl org add / person add / affiliation add / proof record
 #   efosctl card enroll                the card token card-demo: keys generated on the card
@@ -228,7 +229,9 @@ provision_saml() {
 			--cn "EFOS Demo $label" --o "EFOS Demo" --c SE --out "$DEMO/saml/$label.pem"
 	done
 	( umask 077; head -c 48 /dev/urandom | base64 >"$DEMO/secrets/nameid.secret" )
+	provision_demo_app
 	SAML_CONF="
+idp.sp_metadata_files = $DEMO/app/metadata.xml
 idp.metadata_key = $(cat "$DEMO/saml/efos-idp-sign.uri")
 idp.metadata_cert = $DEMO/saml/efos-idp-sign.pem
 idp.nameid_secret_file = $DEMO/secrets/nameid.secret
@@ -241,6 +244,28 @@ signer.encryption_cert = $DEMO/saml/sigservice-enc.pem
 	write_config "$DEMO/tls/chain.pem" "$DEMO/ca/trust.pem"
 	step "efosctl config check" ctl config check
 }
+
+# A demo agency web app allowed to send SignRequests to the signing service (a requester: an SP
+# whose AssertionConsumerService is its SignResponse return URL). Its key is a file, as an
+# agency's own would be; tests/peers/tools/sign-client.py plays the app (docs/signing-service.md).
+provision_demo_app() {
+	say "the demo agency app (a signature requester): key and metadata in $DEMO/app"
+	mkdir -p "$DEMO/app"; chmod 0700 "$DEMO/app"
+	( umask 077; openssl req -x509 -newkey rsa:2048 -nodes -keyout "$DEMO/app/app.key" -out "$DEMO/app/app.crt" \
+		-days 825 -subj "/O=$AGENCY_NAME/CN=EFOS Demo agency app" 2>/dev/null ) || die "the demo app's key failed"
+	local b64
+	b64=$(sed '/-----/d' "$DEMO/app/app.crt" | tr -d '\n')
+	cat >"$DEMO/app/metadata.xml" <<XML
+<?xml version="1.0" encoding="UTF-8"?>
+<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="$(demo_app_id)">
+  <md:SPSSODescriptor AuthnRequestsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>$b64</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+    <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="$(demo_app_id)/sign-return" index="0"/>
+  </md:SPSSODescriptor>
+</md:EntityDescriptor>
+XML
+}
+demo_app_id() { printf 'https://127.0.0.1:%s/demo-app' "$HTTP_PORT"; }
 
 provision_officer() {
 	say "efosctl ca issue --profile officer, officer add --bootstrap: \"$OFFICER_NAME\""
@@ -313,6 +338,10 @@ export EFOS_CARD_KEY_URI='pkcs11:token=$CARD_TOKEN;object=auth;type=private'
 export EFOS_CARD_PIN=$(secret card.pin digits6)
 export EFOS_CARD_CERT=$DEMO/card/auth.pem
 export EFOS_CARD_SIGN_CERT=$DEMO/card/sign.pem
+export EFOS_DEMO_APP_ID=$(demo_app_id)
+export EFOS_DEMO_APP_RETURN_URL=$(demo_app_id)/sign-return
+export EFOS_DEMO_APP_KEY=$DEMO/app/app.key
+export EFOS_DEMO_APP_CERT=$DEMO/app/app.crt
 export EFOS_OFFICER_CERT=$DEMO/officer/officer.crt
 export EFOS_OFFICER_KEY=$DEMO/officer/officer.key
 export EFOS_AGENCY_NAME='$AGENCY_NAME'
