@@ -102,17 +102,7 @@ bench_fedsign_setup() {
 	BENCH_RQ_RETURN=https://app.bench.example.se/app/sign-return
 	openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/rq.key" -out "$T/rq.crt" -days 30 \
 		-subj "/O=EFOS bench/CN=Bench requester" 2>/dev/null || return 1
-	local b64
-	b64=$(sed '/-----/d' "$T/rq.crt" | tr -d '\n')
-	cat >"$T/requester-md.xml" <<-XML
-	<?xml version="1.0" encoding="UTF-8"?>
-	<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="$BENCH_RQ_ID">
-	<md:SPSSODescriptor AuthnRequestsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
-	<md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>$b64</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
-	<md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="$BENCH_RQ_RETURN" index="0"/>
-	</md:SPSSODescriptor>
-	</md:EntityDescriptor>
-	XML
+	requester_metadata "$T/requester-md.xml" "$BENCH_RQ_ID" "$BENCH_RQ_RETURN" "$T/rq.crt"
 	grep -q '^idp\.sp_metadata_files = ' "$T_CONF" || { echo "bench_fedsign_setup: no idp.sp_metadata_files in $T_CONF" >&2; return 1; }
 	sed -i "s|^idp\.sp_metadata_files = .*|& $T/requester-md.xml|" "$T_CONF"
 }

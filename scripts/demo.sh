@@ -253,17 +253,7 @@ provision_demo_app() {
 	mkdir -p "$DEMO/app"; chmod 0700 "$DEMO/app"
 	( umask 077; openssl req -x509 -newkey rsa:2048 -nodes -keyout "$DEMO/app/app.key" -out "$DEMO/app/app.crt" \
 		-days 825 -subj "/O=$AGENCY_NAME/CN=EFOS Demo agency app" 2>/dev/null ) || die "the demo app's key failed"
-	local b64
-	b64=$(sed '/-----/d' "$DEMO/app/app.crt" | tr -d '\n')
-	cat >"$DEMO/app/metadata.xml" <<XML
-<?xml version="1.0" encoding="UTF-8"?>
-<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="$(demo_app_id)">
-  <md:SPSSODescriptor AuthnRequestsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
-    <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>$b64</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
-    <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="$(demo_app_id)/sign-return" index="0"/>
-  </md:SPSSODescriptor>
-</md:EntityDescriptor>
-XML
+	requester_metadata "$DEMO/app/metadata.xml" "$(demo_app_id)" "$(demo_app_id)/sign-return" "$DEMO/app/app.crt"
 }
 demo_app_id() { printf 'https://127.0.0.1:%s/demo-app' "$HTTP_PORT"; }
 

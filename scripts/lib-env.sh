@@ -23,6 +23,23 @@ pg_datadir_for() {
 	readlink -f "$dir/pg"
 }
 
+# requester_metadata OUT ENTITY_ID RETURN_URL CERT_PEM: SP metadata of a signature requester
+# (an agency web app that sends SignRequests to the signing service, docs/signing-service.md):
+# its signing certificate and its SignResponse return URL as the HTTP-POST AssertionConsumerService.
+requester_metadata() {
+	local b64
+	b64=$(sed '/-----/d' "$4" | tr -d '\n')
+	cat >"$1" <<XML
+<?xml version="1.0" encoding="UTF-8"?>
+<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="$2">
+  <md:SPSSODescriptor AuthnRequestsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
+    <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>$b64</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
+    <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="$3" index="0"/>
+  </md:SPSSODescriptor>
+</md:EntityDescriptor>
+XML
+}
+
 # pg_up DIR PORT: creates (once) and starts a cluster; roles: postgres (superuser),
 # efos_owner (owns the schema, runs migrations), efos (what efosd connects as).
 # FSYNC=off for tests; the demo keeps durability on.

@@ -150,9 +150,9 @@ creds_card_key_uri() {
 	echo "pkcs11:token=$1;object=${2:-auth};type=private;pin-value=$CREDS_CARD_PIN"
 }
 
-# creds_card_openssl_conf FILE: an OpenSSL configuration (for OPENSSL_CONF) that loads the
-# pkcs11 engine over the test token module, so openssl and curl (--engine pkcs11 --key-type ENG)
-# can sign with a card key named by creds_card_key_uri.
+# creds_card_openssl_conf FILE [MODULE]: an OpenSSL configuration (for OPENSSL_CONF) that loads
+# the pkcs11 engine over MODULE (default: the test token module), so openssl and curl
+# (--engine pkcs11 --key-type ENG) can sign with a card key named by creds_card_key_uri.
 creds_card_openssl_conf() {
 	cat >"$1" <<CNF
 openssl_conf = openssl_init
@@ -163,7 +163,7 @@ pkcs11 = pkcs11_section
 [pkcs11_section]
 engine_id = pkcs11
 dynamic_path = /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so
-MODULE_PATH = $EFOS_TEST_HSM_MODULE
+MODULE_PATH = ${2:-$EFOS_TEST_HSM_MODULE}
 init = 0
 CNF
 }

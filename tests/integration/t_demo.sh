@@ -151,25 +151,15 @@ card_id1=$(awk '$1 == "card_id" {print $2}' "$EFOS_DEMO_DIR/card/enrolled")
 # sign-client.py plays the app (its key and metadata: scripts/demo.sh provision_demo_app); the browser
 # is curl with the card's key through the pkcs11 engine (tests/peers/lib-peers.sh b_* helpers)
 demo_sign() {
-	local py=python3 d=$T/sign sig_id idp_id action field v rs
+	local py=python3 d=$T/sign sig_id idp_id
 	[ -x /usr/bin/python3 ] && py=/usr/bin/python3
 	$py -c 'import lxml, asn1crypto, cryptography' 2>/dev/null && command -v xmlsec1 >/dev/null || return 2
+	. "$EFOS_TOP/tests/integration/lib-creds.sh"
 	. "$EFOS_TOP/tests/peers/lib-peers.sh"
 	mkdir -p "$d" "$T/demo-tls"
 	cp "$EFOS_CA_PEM" "$T/demo-tls/ca.crt"
 	T_TLS=$T/demo-tls T_MTLS_URL=$EFOS_MTLS_URL
-	cat >"$T/p11.cnf" <<CNF
-openssl_conf = openssl_init
-[openssl_init]
-engines = engine_section
-[engine_section]
-pkcs11 = pkcs11_section
-[pkcs11_section]
-engine_id = pkcs11
-dynamic_path = /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so
-MODULE_PATH = $EFOS_CARD_MODULE
-init = 0
-CNF
+	creds_card_openssl_conf "$T/p11.cnf" "$EFOS_CARD_MODULE"
 	B_OPENSSL_CONF=$T/p11.cnf
 	B_CARD=(--engine pkcs11 --key-type ENG --key "$EFOS_CARD_KEY_URI;pin-value=$EFOS_CARD_PIN" --cert "$EFOS_CARD_CERT")
 	sig_id=$(curl -sf --cacert "$EFOS_CA_PEM" "$EFOS_URL/metadata/sigservice.xml" | grep -o 'entityID="[^"]*"' | head -1 | cut -d'"' -f2)
@@ -182,21 +172,8 @@ CNF
 	b_jar sign
 	b_post "$EFOS_URL/sign/request" --data-urlencode "Binding=POST/XML/1.0" --data-urlencode "RelayState=demo" \
 		--data-urlencode "EidSignRequest=$(cat "$d/request.b64")"
-	# the auto-POST pages, the card login, the sign-message page accepted, the notice if shown
-	for step in 1 2 3 4 5 6; do
-		action=$(b_form_action)
-		[ -n "$(b_form_field EidSignResponse)" ] && break
-		if [ "$action" = /idp/login/sign ] || [ "$action" = /idp/login/consent ]; then
-			b_post "$(b_origin "$B_URL")$action" --data-urlencode "tx=$(b_form_field tx)" \
-				--data-urlencode "csrf=$(b_form_field csrf)" --data-urlencode lang=en \
-				--data-urlencode "action=$([ "$action" = /idp/login/sign ] && echo accept || echo continue)"
-			continue
-		fi
-		for field in SAMLRequest SAMLResponse; do v=$(b_form_field $field); [ -n "$v" ] && break; done
-		[ -n "$v" ] || return 1
-		rs=$(b_form_field RelayState)
-		b_post "$action" --data-urlencode "$field=$v" --data-urlencode "RelayState=$rs"
-	done
+	b_sign_decide accept || return 1
+	b_submit_saml   # the IdP's Response to /sign/acs; its answer carries the SignResponse
 	b_form_field EidSignResponse >"$d/resp.b64"
 	$py "$PEERS_BIN/sign-client.py" assemble --state "$d" --response "$d/resp.b64" --out "$d/signed.xml" \
 		--chain-out "$d/chain.pem" >"$d/asm.log" 2>&1

@@ -94,17 +94,9 @@ else fail "the signing certificate from our metadata" "$(head -c 300 "$T/idp-met
 req_url() { python3 "$PEERS_BIN/mk-authnreq-sig.py" "${REQ_SSO:-$T_URL/idp/sso/redirect}" "$SP_ID" "${REQ_ACS:-$ACS}" --key "$SP/sp.key" "$@"; }
 
 # form posts of the flow
-flow_post() {   # flow_post PATH action [extra curl args]
-	local path=$1 action=$2; shift 2
-	local origin tx csrf
-	origin=$(b_origin "$B_URL")
-	tx=$(b_form_field tx); csrf=$(b_form_field csrf)
-	b_post "$origin$path" --data-urlencode "tx=$tx" --data-urlencode "csrf=$csrf" \
-		--data-urlencode lang=en --data-urlencode "action=$action" "$@"
-}
 # after the sign page: continue through the notice (if shown) to the auto-POST page
 through_notice() {
-	[ "$(b_form_action)" = /idp/login/consent ] && flow_post /idp/login/consent continue
+	[ "$(b_form_action)" = /idp/login/consent ] && b_flow_post /idp/login/consent continue
 	return 0
 }
 # saves the Response of the last page as NAME.resp.xml and its decrypted Assertion as NAME.assertion.xml
@@ -146,7 +138,7 @@ expect_match "the sign-message page shows the text" "$(b_text)" "avtal 17.*godk√
 if grep -qF 'Jag skriver under &lt;b&gt;avtal 17&lt;/b&gt; &amp; godk' "$B_BODY" && ! grep -q '<b>avtal 17' "$B_BODY"; then
 	ok "... HTML-escaped (the markup is shown as text, not interpreted)"
 else fail "... HTML-escaped" "$(grep -o '.\{0,60\}avtal 17.\{0,60\}' "$B_BODY" | head -2)"; fi
-flow_post /idp/login/sign accept
+b_flow_post /idp/login/sign accept
 through_notice
 expect_eq "accept: the auto-POST page to the ACS" "$(b_form_action)" "$ACS"
 if save_response sign; then ok "the EncryptedAssertion decrypts with the SP key (xmlsec1)"
@@ -178,7 +170,7 @@ B_CARD=("${B_CARD_SAVED[@]}")
 b_jar cancel
 b_walk "$(req_url --sign-message "Avbryt mig" --must-show)"
 expect_eq "cancel: the sign-message page" "$(b_form_action)" /idp/login/sign
-flow_post /idp/login/sign cancel
+b_flow_post /idp/login/sign cancel
 expect_eq "cancel: posted to the ACS at once" "$(b_form_action)" "$ACS"
 b_saml_response_xml >"$T/cancel.resp.xml"
 expect_match "cancel: the status http://id.elegnamnden.se/status/1.0/cancel" "$(cat "$T/cancel.resp.xml")" \
@@ -190,7 +182,7 @@ SAD_ID=_sad$(openssl rand -hex 8); SIGN_REQ_ID=sreq-$(openssl rand -hex 8); DOCS
 b_jar sad
 b_walk "$(req_url --sign-message "Underskrift av 3 dokument" --must-show --sad-id "$SAD_ID" \
 	--sign-request-id "$SIGN_REQ_ID" --doc-count $DOCS --requester-id https://requestor.example.se/sp)"
-flow_post /idp/login/sign accept
+b_flow_post /idp/login/sign accept
 through_notice
 if save_response sad; then ok "SADRequest: a Response whose assertion decrypts"
 else fail "SADRequest: a Response whose assertion decrypts" "$(b_text | head -c 300)" "$(cat "$T/sad.xmlsec.log" 2>/dev/null)"; fi

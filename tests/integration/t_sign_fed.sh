@@ -46,17 +46,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -keyout "$RQ/rq.key" -out "$RQ/rq.crt"
 	-subj "/O=EFOS test/CN=Test requester" >/dev/null 2>&1 || { fail "requester key"; t_done; }
 openssl req -x509 -newkey rsa:2048 -nodes -keyout "$RQ/other.key" -out "$RQ/other.crt" -days 30 \
 	-subj "/O=EFOS test/CN=Somebody else" >/dev/null 2>&1 || { fail "other key"; t_done; }
-RQ_B64=$(sed -e '/-----/d' "$RQ/rq.crt" | tr -d '\n')
-cat >"$RQ/md.xml" <<XML
-<?xml version="1.0" encoding="UTF-8"?>
-<md:EntityDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata" xmlns:ds="http://www.w3.org/2000/09/xmldsig#" entityID="$RQ_ID">
-  <md:SPSSODescriptor AuthnRequestsSigned="true" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">
-    <md:KeyDescriptor use="signing"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>$RQ_B64</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
-    <md:KeyDescriptor use="encryption"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>$RQ_B64</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor>
-    <md:AssertionConsumerService Binding="urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST" Location="$RETURN_URL" index="0"/>
-  </md:SPSSODescriptor>
-</md:EntityDescriptor>
-XML
+requester_metadata "$RQ/md.xml" "$RQ_ID" "$RETURN_URL" "$RQ/rq.crt"
 
 # ---- a second IdP, played by the test ---------------------------------------------------------------------
 TIDP=$T/testidp
@@ -143,29 +133,6 @@ result_of_page() {   # the "MAJOR MINOR MESSAGE" of the SignResponse on the curr
 	b_form_field EidSignResponse >"$T/resp.b64"
 	$PY "$CLIENT" result --response "$T/resp.b64"
 }
-submit_form() {   # posts the current page's auto-POST form (SAMLRequest/SAMLResponse + RelayState)
-	local action field v rs
-	action=$(b_form_action)
-	for field in SAMLRequest SAMLResponse; do v=$(b_form_field $field); [ -n "$v" ] && break; done
-	rs=$(b_form_field RelayState)
-	b_post "$action" --data-urlencode "$field=$v" --data-urlencode "RelayState=$rs"
-}
-flow_post() {   # flow_post PATH action
-	local origin tx csrf
-	origin=$(b_origin "$B_URL"); tx=$(b_form_field tx); csrf=$(b_form_field csrf)
-	b_post "$origin$1" --data-urlencode "tx=$tx" --data-urlencode "csrf=$csrf" --data-urlencode lang=en \
-		--data-urlencode "action=$2"
-}
-# From the AuthnRequest page through the card login to the sign-message page's decision
-to_idp_and_decide() {   # to_idp_and_decide accept|cancel
-	submit_form
-	b_follow
-	[ "$(b_form_action)" = /idp/login/sign ] || return 1
-	flow_post /idp/login/sign "$1"
-	[ "$(b_form_action)" = /idp/login/consent ] && flow_post /idp/login/consent continue
-	return 0
-}
-
 # ---- 2. a signing ------------------------------------------------------------------------------------------
 MSG="Jag skriver under avtalet."
 prepare ok --signer "$PNR_OID=$CREDS_DEMO_PNR" --sign-message "$MSG" --must-show || fail "prepare" "$(cat "$T/ok/prep.err")"
@@ -181,11 +148,11 @@ expect_match "... ForceAuthn, the SignMessage, RequesterID" "$(cat "$T/authnreq.
 # Success below also means the SAD passed the ten checks of spec §5.3
 expect_match "... a sap:SADRequest for the one task (IdP scal2 + SignMessage)" "$(tr -d '\n' <"$T/authnreq.xml")" \
 	'SADRequest.*<sap:DocCount>1</sap:DocCount>'
-if to_idp_and_decide accept; then ok "the card login and the sign-message page (accepted)"
+if b_sign_decide accept; then ok "the card login and the sign-message page (accepted)"
 else fail "card login / sign-message page" "hops: ${B_HOPS[*]}" "$B_CODE $(b_text | head -c 400)"; fi
 expect_eq "the IdP's answer goes to /sign/acs" "$(b_form_action)" "$T_URL/sign/acs"
 b_form_field SAMLResponse >"$T/ok.samlresponse"; b_form_field RelayState >"$T/ok.relay"
-submit_form
+b_submit_saml
 expect_eq "the SignResponse page posts to the return URL" "$(b_form_action)" "$RETURN_URL"
 expect_eq "... with the requester's RelayState" "$(b_form_field RelayState)" "rs-ok"
 res=$(result_of_page)
@@ -230,7 +197,7 @@ $PY "$CLIENT" prepare --type pdf --doc "$T/pdf/doc.pdf" --state "$T/pdf" --key "
 	--signer "$PNR_OID=$CREDS_DEMO_PNR" --sign-message "$MSG" --must-show >"$T/pdf/id" 2>"$T/pdf/prep.err" ||
 	fail "prepare the PDF" "$(cat "$T/pdf/prep.err")"
 post_request pdf
-if to_idp_and_decide accept; then submit_form; expect_match "PDF: Success" "$(result_of_page)" "resultmajor:Success"
+if b_sign_decide accept; then b_submit_saml; expect_match "PDF: Success" "$(result_of_page)" "resultmajor:Success"
 else fail "PDF: card login / sign-message page" "$B_CODE $(b_text | head -c 300)"; fi
 if $PY "$CLIENT" assemble --state "$T/pdf" --response "$T/resp.b64" --out "$T/signed.pdf" --chain-out "$T/pdfchain.pem" \
 	>"$T/pdfasm.log" 2>&1; then
@@ -286,16 +253,16 @@ prepare replay --request-id "$(cat "$T/ok/id")"
 post_request replay
 expect_match "replayed RequestID: RequesterError" "$(result_of_page)" "RequesterError"
 prepare cancel --signer "$PNR_OID=$CREDS_DEMO_PNR" --sign-message "$MSG" --must-show && post_request cancel
-if to_idp_and_decide cancel; then submit_form; expect_match "cancel on the sign-message page: user-cancel" "$(result_of_page)" "user-cancel"
+if b_sign_decide cancel; then b_submit_saml; expect_match "cancel on the sign-message page: user-cancel" "$(result_of_page)" "user-cancel"
 else fail "cancel: the sign-message page" "$B_CODE $(b_text | head -c 300)"; fi
 prepare other --signer "$PNR_OID=197001011234" --sign-message "$MSG" && post_request other
-submit_form; b_follow
+b_submit_saml; b_follow
 if [ -n "$(b_form_field SAMLResponse)" ]; then
-	submit_form
+	b_submit_saml
 	expect_match "csig:Signer names another person: user-mismatch" "$(result_of_page)" "user-mismatch"
 else
-	[ "$(b_form_action)" = /idp/login/sign ] && flow_post /idp/login/sign accept
-	[ -n "$(b_form_field SAMLResponse)" ] && submit_form
+	[ "$(b_form_action)" = /idp/login/sign ] && b_flow_post /idp/login/sign accept
+	[ -n "$(b_form_field SAMLResponse)" ] && b_submit_saml
 	expect_match "csig:Signer names another person: user-mismatch" "$(result_of_page)" "user-mismatch"
 fi
 # ---- 4. the IdP the test plays: a correct answer, then each one spoiled in one way --------------------------

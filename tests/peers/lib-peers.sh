@@ -142,12 +142,14 @@ b_hops_match() { printf '%s\n' "${B_HOPS[@]}" | grep -qE -- "$1"; }
 # The SAMLResponse of the last page, decoded (XML).
 b_saml_response_xml() { b_form_field SAMLResponse | base64 -d 2>/dev/null; }
 
-# Posts the last page's form (SAMLResponse + RelayState) to its action, like the browser's
-# auto-submit; TAMPER=1 flips one byte inside the signed content first.
+# Posts the last page's auto-POST form (SAMLResponse, or SAMLRequest for an AuthnRequest in the
+# POST binding, + RelayState) to its action, like the browser's auto-submit; TAMPER=1 flips one
+# byte inside a Response's signed content first.
 b_submit_saml() {
-	local action resp rs
+	local action resp rs field=SAMLResponse
 	action=$(b_form_action)
 	resp=$(b_form_field SAMLResponse)
+	[ -n "$resp" ] || { field=SAMLRequest; resp=$(b_form_field SAMLRequest); }
 	rs=$(b_form_field RelayState)
 	if [ "${TAMPER:-0}" = 1 ]; then
 		resp=$(printf '%s' "$resp" | base64 -d | python3 -c '
@@ -160,7 +162,27 @@ b = bytearray(x)
 b[j] = ord("A") if b[j] != ord("A") else ord("B")
 sys.stdout.buffer.write(bytes(b))' | base64 -w0)
 	fi
-	local -a args=(--data-urlencode "SAMLResponse=$resp")
+	local -a args=(--data-urlencode "$field=$resp")
 	[ -n "$rs" ] && args+=(--data-urlencode "RelayState=$rs")
 	b_post "$action" "${args[@]}"
+}
+
+# Posts one of the IdP's login pages (its tx and csrf fields) to PATH on the page's origin with
+# the button ACTION (accept, cancel, continue, ...): b_flow_post PATH ACTION [curl args...]
+b_flow_post() {
+	local path=$1 action=$2; shift 2
+	b_post "$(b_origin "$B_URL")$path" --data-urlencode "tx=$(b_form_field tx)" \
+		--data-urlencode "csrf=$(b_form_field csrf)" --data-urlencode lang=en --data-urlencode "action=$action" "$@"
+}
+
+# From the auto-POST AuthnRequest page of a signature service, through the card login, to the
+# decision on the sign-message page (accept|cancel) and past the notice if it is shown; fails
+# when the sign-message page does not come.
+b_sign_decide() {
+	b_submit_saml
+	b_follow
+	[ "$(b_form_action)" = /idp/login/sign ] || return 1
+	b_flow_post /idp/login/sign "$1"
+	[ "$(b_form_action)" = /idp/login/consent ] && b_flow_post /idp/login/consent continue
+	return 0
 }

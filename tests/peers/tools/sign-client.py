@@ -32,9 +32,10 @@ signatures from python3-cryptography.
 import argparse, base64, datetime, hashlib, json, os, re, sys, uuid
 
 from lxml import etree
-from asn1crypto import cms, core, x509 as ax509, algos
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, ec
+from asn1crypto import cms, x509 as ax509
+
+from xmldsig_sign import (EXC_C14N, ENVELOPED, SHA256, RSA_SHA256, b64, c14n, load_key,  # tools/
+                          sign_enveloped)
 
 NS = {
     "dss": "urn:oasis:names:tc:dss:1.0:core:schema",
@@ -43,10 +44,6 @@ NS = {
     "ds": "http://www.w3.org/2000/09/xmldsig#",
     "xades": "http://uri.etsi.org/01903/v1.3.2#",
 }
-EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
-ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
-SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
-RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 SP_TYPE = "http://uri.etsi.org/01903#SignedProperties"
 ENTITY = "urn:oasis:names:tc:SAML:2.0:nameid-format:entity"
 URI_FMT = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri"
@@ -57,14 +54,6 @@ CONTENTS_HEX = 16384  # placeholder: 8 KiB of DER
 
 def q(prefix, name):
     return "{%s}%s" % (NS[prefix], name)
-
-
-def c14n(el):
-    return etree.tostring(el, method="c14n", exclusive=True, with_comments=False)
-
-
-def b64(b):
-    return base64.b64encode(b).decode()
 
 
 def now_utc(offset=0):
@@ -296,41 +285,6 @@ def pdf_ranges(buf):
 
 # ---- the SignRequest --------------------------------------------------------------------------
 
-def load_key(path):
-    return serialization.load_pem_private_key(open(path, "rb").read(), password=None)
-
-
-def sign_enveloped(root, parent, key, cert_pem):
-    """Enveloped XML-DSig over the whole document (Reference URI=""), ds:Signature appended as
-    the last child of parent (the profile requires it last in dss:OptionalInputs)."""
-    digest = hashlib.sha256(c14n(root)).digest()
-    sig = etree.SubElement(parent, q("ds", "Signature"), nsmap={"ds": NS["ds"]})
-    si = etree.SubElement(sig, q("ds", "SignedInfo"))
-    etree.SubElement(si, q("ds", "CanonicalizationMethod"), Algorithm=EXC_C14N)
-    is_ec = isinstance(key, ec.EllipticCurvePrivateKey)
-    alg = "http://www.w3.org/2001/04/xmldsig-more#ecdsa-sha256" if is_ec else RSA_SHA256
-    etree.SubElement(si, q("ds", "SignatureMethod"), Algorithm=alg)
-    ref = etree.SubElement(si, q("ds", "Reference"), URI="")
-    tr = etree.SubElement(ref, q("ds", "Transforms"))
-    etree.SubElement(tr, q("ds", "Transform"), Algorithm=ENVELOPED)
-    etree.SubElement(tr, q("ds", "Transform"), Algorithm=EXC_C14N)
-    etree.SubElement(ref, q("ds", "DigestMethod"), Algorithm=SHA256)
-    etree.SubElement(ref, q("ds", "DigestValue")).text = b64(digest)
-    data = c14n(si)
-    if is_ec:
-        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-        r, s = decode_dss_signature(key.sign(data, ec.ECDSA(hashes.SHA256())))
-        n = (key.curve.key_size + 7) // 8
-        value = r.to_bytes(n, "big") + s.to_bytes(n, "big")
-    else:
-        value = key.sign(data, padding.PKCS1v15(), hashes.SHA256())
-    etree.SubElement(sig, q("ds", "SignatureValue")).text = b64(value)
-    ki = etree.SubElement(sig, q("ds", "KeyInfo"))
-    xd = etree.SubElement(ki, q("ds", "X509Data"))
-    etree.SubElement(xd, q("ds", "X509Certificate")).text = "".join(
-        l for l in cert_pem.decode().splitlines() if "-----" not in l)
-
-
 def attr_el(parent, name, values):
     a = etree.SubElement(parent, q("saml", "Attribute"), Name=name, NameFormat=URI_FMT)
     for v in values:
@@ -398,7 +352,7 @@ def build_request(a, task_type, tbs, sig_id, ades_obj, request_id):
         etree.SubElement(ao, q("csig", "AdESObjectBytes")).text = b64(ades_obj)
     if not a.unsigned:
         key = getattr(a, "key_obj", None) or load_key(a.sign_key or a.key)
-        sign_enveloped(root, oi, key, open(a.cert, "rb").read())
+        sign_enveloped(root, key, open(a.cert, "rb").read(), parent=oi)
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
 
 

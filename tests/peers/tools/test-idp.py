@@ -2,7 +2,8 @@
 """A SAML IdP the test controls (tests only): it answers the signing service's AuthnRequest the
 way an IdP of the federation would (spec §1.7, §5, §6), or leaves out or spoils exactly one thing
 so that a test can see the signing service refuse it. It shares no code with efosd: XML c14n
-comes from lxml, RSA and AES from python3-cryptography.
+comes from lxml, RSA and AES from python3-cryptography, the XML signature from xmldsig_sign.py
+(shared with sign-client.py).
 
   test-idp.py metadata --entity-id ID --sso-url URL --cert CERT.pem --out MD.xml
       an md:EntityDescriptor with an IDPSSODescriptor (HTTP-POST SSO, the signing key),
@@ -19,9 +20,11 @@ import argparse, base64, datetime, hashlib, json, os, sys, uuid
 
 from lxml import etree
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from xmldsig_sign import SHA256, b64, cert_b64, load_key, sign_enveloped  # tools/
 
 NS = {
     "md": "urn:oasis:names:tc:SAML:2.0:metadata",
@@ -40,18 +43,10 @@ ATTR_SAD = "urn:oid:1.2.752.201.3.12"
 ATTR_SMD = "urn:oid:1.2.752.201.3.14"
 URI_FMT = "urn:oasis:names:tc:SAML:2.0:attrname-format:uri"
 POST = "urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST"
-EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
-ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
-SHA256 = "http://www.w3.org/2001/04/xmlenc#sha256"
-RSA_SHA256 = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"
 
 
 def q(prefix, name):
     return "{%s}%s" % (NS[prefix], name)
-
-
-def b64(b):
-    return base64.b64encode(b).decode()
 
 
 def b64url(b):
@@ -63,38 +58,14 @@ def instant(offset=0):
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def cert_b64(path):
-    return "".join(l for l in open(path).read().splitlines() if "-----" not in l)
-
-
-def load_key(path):
-    return serialization.load_pem_private_key(open(path, "rb").read(), password=None)
-
-
 def new_id():
     return "_" + uuid.uuid4().hex
 
 
 def sign_by_id(el, key, cert_path):
-    """Enveloped XML-DSig over el (Reference URI="#ID"), ds:Signature right after saml:Issuer as
-    SAML requires."""
-    c14n = lambda e: etree.tostring(e, method="c14n", exclusive=True, with_comments=False)
-    digest = hashlib.sha256(c14n(el)).digest()
-    sig = etree.Element(q("ds", "Signature"), nsmap={"ds": NS["ds"]})
-    el.insert(1, sig)
-    si = etree.SubElement(sig, q("ds", "SignedInfo"))
-    etree.SubElement(si, q("ds", "CanonicalizationMethod"), Algorithm=EXC_C14N)
-    etree.SubElement(si, q("ds", "SignatureMethod"), Algorithm=RSA_SHA256)
-    ref = etree.SubElement(si, q("ds", "Reference"), URI="#" + el.get("ID"))
-    tr = etree.SubElement(ref, q("ds", "Transforms"))
-    etree.SubElement(tr, q("ds", "Transform"), Algorithm=ENVELOPED)
-    etree.SubElement(tr, q("ds", "Transform"), Algorithm=EXC_C14N)
-    etree.SubElement(ref, q("ds", "DigestMethod"), Algorithm=SHA256)
-    etree.SubElement(ref, q("ds", "DigestValue")).text = b64(digest)
-    value = key.sign(c14n(si), padding.PKCS1v15(), hashes.SHA256())
-    etree.SubElement(sig, q("ds", "SignatureValue")).text = b64(value)
-    xd = etree.SubElement(etree.SubElement(sig, q("ds", "KeyInfo")), q("ds", "X509Data"))
-    etree.SubElement(xd, q("ds", "X509Certificate")).text = cert_b64(cert_path)
+    """Enveloped signature of el (Reference "#ID"), ds:Signature right after saml:Issuer as SAML
+    requires."""
+    sign_enveloped(el, key, open(cert_path, "rb").read(), ref_uri="#" + el.get("ID"), index=1)
 
 
 def cmd_metadata(a):
@@ -111,7 +82,7 @@ def cmd_metadata(a):
                            WantAuthnRequestsSigned="true")
     kd = etree.SubElement(idp, q("md", "KeyDescriptor"), use="signing")
     xd = etree.SubElement(etree.SubElement(kd, q("ds", "KeyInfo")), q("ds", "X509Data"))
-    etree.SubElement(xd, q("ds", "X509Certificate")).text = cert_b64(a.cert)
+    etree.SubElement(xd, q("ds", "X509Certificate")).text = cert_b64(open(a.cert).read())
     etree.SubElement(idp, q("md", "SingleSignOnService"), Binding=POST, Location=a.sso_url)
     etree.ElementTree(ed).write(a.out, xml_declaration=True, encoding="UTF-8")
 
