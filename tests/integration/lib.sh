@@ -135,6 +135,13 @@ free_port() {
 	return 1
 }
 
+# changed_copy FILE OUT: a copy of FILE with its last byte changed (never equal to FILE, whatever its bytes)
+changed_copy() {
+	local n; n=$(wc -c <"$1")
+	head -c $((n - 1)) "$1" >"$2"
+	printf "\\$(printf '%03o' $((($(tail -c1 "$1" | od -An -tu1) + 1) % 256)))" >>"$2"
+}
+
 # --- TLS material, made once per test environment (files: fast) --------------------------------
 # $EFOS_TEST_DIR/tls: ca.crt/.key (server CA), server.crt/.key (127.0.0.1, localhost),
 # client-ca.crt/.key, client.crt/.key (clientAuth).
