@@ -62,7 +62,7 @@ for c in ${EFOS_BENCH_LOGIN_CONCURRENCY:-1 16 64}; do
 	line=$(bench_load --urls "$P/reqs.txt" --follow 3 --expect 'name="SAMLResponse"' --concurrency "$c" 2>"$P/load-c$c.err")
 	[ -n "$line" ] || { echo "note SimpleSAMLphp c=$c: the load generator failed: $(head -2 "$P/load-c$c.err" | tr '\n' ' ')"; status=1; continue; }
 	v=$(bench_field "$line" ops_per_s)
-	efos=$(sed -n "s/^result bench=logins case=SSO_session,_concurrency_$c value=\([0-9.]*\).*/\1/p" "$EFOS_TOP/bench/results/raw/logins.out" 2>/dev/null)
+	efos=$(sed -n "s/^result bench=logins case=SSO_session,_concurrency_$c value=\([0-9.]*\).*/\1/p" "${EFOS_BENCH_RESULTS:-$EFOS_TOP/bench/results}/raw/logins.out" 2>/dev/null)
 	ratio=$(awk -v a="$efos" -v b="$v" 'BEGIN { if (a == "" || b + 0 == 0) print "n/a"; else printf "%.1fx", a / b }')
 	lim=XMLDSIG_HSM_RSA2048_T2; [ "$c" = 1 ] && lim=XMLDSIG_HSM_RSA2048_T1
 	echo "result bench=peer case=SimpleSAMLphp,_concurrency_$c value=$v unit=logins/s limit=$lim" \

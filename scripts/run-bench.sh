@@ -8,6 +8,7 @@
 #   EFOS_BENCH_ONLY='sign_limit' ...     only benchmarks whose name matches the glob
 #   EFOS_BENCH_DURATION=1 ...            seconds per cell (the limit bench; others may honour it)
 #   EFOS_BENCH_KEEP=1 ...                leave the environment (var/bench) running afterwards
+#   EFOS_BENCH_RESULTS_DIR=DIR ...       write the report there instead of bench/results (the smoke test)
 #
 # Benchmarks after the limit: every executable $BUILD/bench/bench_* and every bench/*.sh, in name
 # order. They run with the LIMIT_* variables of limits.env in their environment (and
@@ -87,13 +88,13 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 2
 BUILD=${BUILD:-build}
 BINDIR=${BINDIR:-bin}
-results=$top/bench/results
+results=${EFOS_BENCH_RESULTS_DIR:-$top/bench/results}
 raw=$results/raw
 benchdir=${EFOS_BENCH_DIR:-$top/var/bench}
 mkdir -p "$raw"
 rm -f "$raw"/*.out
 export EFOS_BENCH_LIB=$top/scripts/run-bench.sh
-export EFOS_BENCH_LIMITS=$results/limits.env
+export EFOS_BENCH_LIMITS=$results/limits.env EFOS_BENCH_RESULTS=$results
 export EFOS_BIN=$top/$BINDIR EFOS_BUILD=$top/$BUILD EFOS_TOP=$top
 
 say() { printf '%s\n' "$*" >&2; }
