@@ -47,7 +47,7 @@ echo "note SimpleSAMLphp encrypts with: ${algs:-nothing} (EFOS: aes256-gcm rsa-o
 
 # like for like: it must refuse a request whose query signature does not verify
 python3 "$EFOS_TOP/bench/tools/mk-authnreqs.py" "$SSO" "$BENCH_SP_ID" "$BENCH_SP_ACS" --key "$T/sp.key" -n 1 --no-loa |
-	sed 's/\(&Signature=\)\(.\)\(.\)/\1\3\2/' >"$P/bad.txt"
+	sed 's/\(&Signature=\)A/\1B/; t; s/\(&Signature=\)./\1A/' >"$P/bad.txt"   # its first character, always changed
 curl -s -o "$P/bad.html" --max-time 30 --cacert "$T_TLS/ca.crt" "$(cat "$P/bad.txt")"
 if grep -q 'name="SAMLResponse"' "$P/bad.html"; then
 	echo "note SimpleSAMLphp answered an AuthnRequest with a broken query signature: it does not verify them, so it does less work per login than efosd"
