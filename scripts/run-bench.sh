@@ -9,6 +9,7 @@
 #   EFOS_BENCH_DURATION=1 ...            seconds per cell (the limit bench; others may honour it)
 #   EFOS_BENCH_KEEP=1 ...                leave the environment (var/bench) running afterwards
 #   EFOS_BENCH_RESULTS_DIR=DIR ...       write the report there instead of bench/results (the smoke test)
+#   EFOS_BENCH_PG_DURABLE=1 ...          PostgreSQL with fsync and synchronous_commit on (production-like)
 #
 # Benchmarks after the limit: every executable $BUILD/bench/bench_* and every bench/*.sh, in name
 # order. They run with the LIMIT_* variables of limits.env in their environment (and
@@ -113,6 +114,16 @@ envfile=$(scripts/testenv.sh up "$benchdir") || { say "run-bench: the benchmark 
 # shellcheck disable=SC1090
 . "$envfile"
 export EFOS_BENCH_ENV=$envfile
+# The tests' cluster runs with fsync and synchronous_commit off; EFOS_BENCH_PG_DURABLE=1 turns both
+# on, as in production, so every commit waits for its WAL flush (the header says which was used).
+# (ALTER SYSTEM outlives the run in the cluster's directory, so the default resets it.)
+if [ "${EFOS_BENCH_PG_DURABLE:-0}" = 1 ]; then
+	pg_set=("ALTER SYSTEM SET fsync = on" "ALTER SYSTEM SET synchronous_commit = on")
+else
+	pg_set=("ALTER SYSTEM RESET fsync" "ALTER SYSTEM RESET synchronous_commit")
+fi
+psql "$EFOS_TEST_PG_SUPER" -Xq -c "${pg_set[0]}" -c "${pg_set[1]}" -c "SELECT pg_reload_conf()" >/dev/null ||
+	{ say "run-bench: could not set the benchmark PostgreSQL's durability (${pg_set[*]})"; exit 2; }
 export EFOS_BENCH_HSM_MODULE=${EFOS_BENCH_HSM_MODULE:-$EFOS_TEST_HSM_MODULE}
 export EFOS_BENCH_HSM_TOKEN=${EFOS_BENCH_HSM_TOKEN:-$EFOS_TEST_HSM_TOKEN}
 export EFOS_BENCH_HSM_PIN=${EFOS_BENCH_HSM_PIN:-$EFOS_TEST_HSM_PIN}
