@@ -1176,7 +1176,7 @@ static void grace_period(struct idp_md_store *st)
 static void publish(struct idp_md_store *st, double round_t0)
 {
 	struct idp_md_batch *batches[2 * EFOS_CFG_MAX_LIST];
-	size_t nb = 0, dups = 0, total = 0;
+	size_t nb = 0, dups = 0;
 	for (size_t i = 0; i < st->nsrc && nb < sizeof batches / sizeof batches[0]; i++)
 		batches[nb++] = st->src[i].batch;
 	struct idp_md_snapshot *s = snapshot_build(batches, nb, &dups);
@@ -1184,8 +1184,6 @@ static void publish(struct idp_md_store *st, double round_t0)
 		log_error("SP metadata: out of memory building the index; keeping the previous one");
 		return;
 	}
-	for (size_t i = 0; i < nb; i++)
-		total += batches[i] ? batches[i]->n : 0;
 	struct idp_md_snapshot *old = atomic_exchange(&st->current, s);
 	if (old != NULL) {
 		grace_period(st);
@@ -1205,10 +1203,10 @@ static void publish(struct idp_md_store *st, double round_t0)
 		malloc_trim(0);
 	}
 	char kv[200], took[80] = "";
+	double secs = round_t0 >= 0 ? mono_s() - round_t0 : 0;
 	atomic_store(&st->last_index, time(NULL));
-	atomic_store(&st->last_index_us, round_t0 >= 0 ? (uint64_t)((mono_s() - round_t0) * 1e6) : 0);
+	atomic_store(&st->last_index_us, (uint64_t)(secs * 1e6));
 	if (round_t0 >= 0) {
-		double secs = mono_s() - round_t0;
 		snprintf(kv, sizeof kv, "\"event\":\"sp_metadata.index\",\"entities\":%zu,\"duplicates\":%zu,"
 			 "\"seconds\":%.3f", s->n, dups, secs);
 		snprintf(took, sizeof took, ", serving %.3f s after the refresh started", secs);
@@ -1217,7 +1215,6 @@ static void publish(struct idp_md_store *st, double round_t0)
 	}
 	log_write(LOG_LVL_INFO, kv, "SP metadata: %zu service providers indexed%s%s", s->n,
 		  dups ? " (entityIDs found in several sources: the first source wins)" : "", took);
-	(void)total;
 }
 
 static int read_file(const char *path, size_t max, char **buf, size_t *len, efos_err *e)

@@ -52,26 +52,30 @@ for k in RSA2048_T1 RSA2048_T2 RSA3072_T1 RSA3072_T2 P256_T1 P256_T2 XMLDSIG_HSM
 	expect_match "limits.env: LIMIT_$k" "$(cat "$R/limits.env")" "^LIMIT_$k=[0-9.]+$"
 done
 
-# row BENCH CASE-ERE: the report row, whose measured value must be a positive number, whose
-# ratio to its limit is printed, and whose errors (when it counts them) are 0
+# row_line BENCH CASE-ERE: the report's row for that benchmark and case (empty when none)
+row_line() { grep -E -- "^\\| $1 \\| $2 \\|" <<<"$report" | head -1; }
+# row_name BENCH CASE-ERE: how a check names it ("logins | card login per request, concurrency N")
+row_name() { printf '%s | %s' "$1" "$(sed -e 's/ \[^|\]\*//g' -e 's/\[0-9\]+/N/g' -e 's/\\//g' <<<"$2")"; }
+
+# row BENCH CASE-ERE: the row, whose measured value must be a positive number, whose ratio to its
+# limit is printed, and whose errors (when it counts them) are 0
 row() {
-	local name line
-	name="$1 | $(sed -e 's/ \[^|\]\*//g' -e 's/\[0-9\]+/N/g' -e 's/\\//g' <<<"$2")"
-	line=$(grep -E -- "^\\| $1 \\| $2 \\|" <<<"$report" | head -1)
+	local name line errs=""
+	name=$(row_name "$1" "$2"); line=$(row_line "$1" "$2")
 	if [ -z "$line" ]; then fail "row: $name" "no such row in the report"; return; fi
 	if ! grep -qE "^\\| [^|]+ \\| [^|]+ \\| $num [^|]+ \\| [A-Z0-9_]+ \\($num/s\\) \\| [0-9]+ % \\|" <<<"$line"; then
 		fail "row: $name, with its value, limit and ratio" "$line"; return; fi
 	if grep -qE '\| 0 [a-z]' <<<"$line"; then fail "row: $name measured nothing" "$line"; return; fi
-	if grep -q 'errors=' <<<"$line" && ! grep -qE '(^|[ |,])errors=0(,| |$)' <<<"$line"; then
-		fail "row: $name, 0 errors" "$line"; return; fi
-	local errs=""; grep -q 'errors=' <<<"$line" && errs=", 0 errors"
+	if grep -q 'errors=' <<<"$line"; then
+		grep -qE '(^|[ |,])errors=0(,| |$)' <<<"$line" || { fail "row: $name, 0 errors" "$line"; return; }
+		errs=", 0 errors"
+	fi
 	ok "row: $name: value, limit, ratio$errs"
 }
 # row_target BENCH CASE-ERE: a row measured against a target instead of a limit
 row_target() {
 	local name line
-	name="$1 | $(sed -e 's/ \[^|\]\*//g' -e 's/\[0-9\]+/N/g' -e 's/\\//g' <<<"$2")"
-	line=$(grep -E -- "^\\| $1 \\| $2 \\|" <<<"$report" | head -1)
+	name=$(row_name "$1" "$2"); line=$(row_line "$1" "$2")
 	if grep -qE "^\\| [^|]+ \\| [^|]+ \\| $num [^|]+ \\| – \\| – \\| .*target=" <<<"$line"; then ok "row: $name: value and target"
 	else fail "row: $name: value and target" "${line:-no such row in the report}"; fi
 }
@@ -92,7 +96,7 @@ else
 	for c in 1 16 64; do
 		row peer "SimpleSAMLphp, concurrency $c"
 		expect_match "peer: EFOS / SimpleSAMLphp at concurrency $c" \
-			"$(grep -E "^\\| peer \\| SimpleSAMLphp, concurrency $c \\|" <<<"$report")" 'EFOS/SimpleSAMLphp=[0-9.]+x'
+			"$(row_line peer "SimpleSAMLphp, concurrency $c")" 'EFOS/SimpleSAMLphp=[0-9.]+x'
 	done
 fi
 
@@ -111,11 +115,12 @@ row_target metadata "load 1000 SPs \\(verify \\+ index\\)"
 row_target metadata "efosd start: feed of 1000 SPs [^|]*"
 row_target metadata "refresh inside efosd while logins run [^|]*"
 expect_match "metadata: no login failed during the refresh" \
-	"$(grep -E '^\| metadata \| refresh inside efosd' <<<"$report")" 'login_errors=0'
+	"$(row_line metadata "refresh inside efosd while logins run [^|]*")" 'login_errors=0'
 
 # ---- 7. footprint ----
 row_target footprint "idle \\(after start\\)"
-line=$(grep -E '^\| footprint \| (under login load|after [0-9]+ logins)' <<<"$report")
-expect_match "row: footprint | under login load" "$line" "^\\| footprint \\| under login load [^|]* \\| $num MB \\|"
-expect_match "row: footprint | after N logins, 0 errors" "$line" "^\\| footprint \\| after [0-9]+ logins \\| $num MB \\| .*errors=0"
+expect_match "row: footprint | under login load" "$(row_line footprint "under login load[^|]*")" \
+	"^\\| footprint \\| under login load [^|]* \\| $num MB \\|"
+expect_match "row: footprint | after N logins, 0 errors" "$(row_line footprint "after [0-9]+ logins")" \
+	"^\\| footprint \\| after [0-9]+ logins \\| $num MB \\| .*errors=0"
 t_done
